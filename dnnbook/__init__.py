@@ -1,0 +1,26 @@
+"""dnnbook: the helper package behind the executable book on training deep networks.
+
+Importing it quiets backend log noise before any backend is imported. Submodules are
+imported lazily (``dnnbook.profiles``, ``dnnbook.data``...), so ``import dnnbook`` is cheap.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {
+    "backend", "claims", "cli", "data", "experiments", "models", "plots", "profiles",
+    "runtime", "stats",
+}
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"dnnbook.{name}")
+    raise AttributeError(f"module 'dnnbook' has no attribute {name!r}")

@@ -1,0 +1,197 @@
+"""Data sets as train/valid/test splits: Fashion-MNIST (real IDX files), digits, mnist1d.
+
+Validation is always split from the training set, never from the test set.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NAMES = ("fashion_mnist", "digits", "mnist1d")
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_FILES = {
+    "x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+KERAS_DIR = Path("~/.keras/datasets/fashion-mnist").expanduser()
+HOW_TO_GET = ("get it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
+              "or `python -m dnnbook data` where there is internet, or point $DNNBOOK_DATA "
+              "at a folder holding the four IDX .gz files")
+
+
+class DataError(RuntimeError):
+    """A data set is unknown, missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Arrays of one data set; ``x`` float32 scaled to [0, 1] unless ``raw`` was asked."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_valid: np.ndarray
+    y_valid: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.x_train), "valid": len(self.x_valid), "test": len(self.x_test)}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one IDX file (gzipped or not) into a NumPy array of its stored shape."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        head = fh.read(4)
+        if len(head) != 4 or head[0] != 0 or head[1] != 0:
+            raise DataError(f"{path} is not an IDX file (bad magic number)")
+        dtype = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4",
+                 0x0D: ">f4", 0x0E: ">f8"}.get(head[2])
+        if dtype is None:
+            raise DataError(f"{path}: unknown IDX type code 0x{head[2]:02x}")
+        ndim = head[3]
+        shape = struct.unpack(f">{ndim}I", fh.read(4 * ndim))
+        data = np.frombuffer(fh.read(), dtype=dtype)
+    if data.size != int(np.prod(shape)):
+        raise DataError(f"{path}: expected {int(np.prod(shape))} values, found {data.size} (truncated?)")
+    return data.reshape(shape)
+
+
+def fashion_mnist_dirs() -> list[Path]:
+    """Where Fashion-MNIST is looked up, in order."""
+    dirs = []
+    if os.environ.get("DNNBOOK_DATA"):
+        env = Path(os.environ["DNNBOOK_DATA"]).expanduser()
+        dirs += [env / "fashion-mnist", env]
+    return dirs + [DEBIAN_DIR, KERAS_DIR]
+
+
+def find_fashion_mnist() -> Path | None:
+    """The first folder holding all four Fashion-MNIST files, or None."""
+    for d in fashion_mnist_dirs():
+        if all((d / f).is_file() for f in FASHION_FILES.values()):
+            return d
+    return None
+
+
+def download_fashion_mnist() -> Path:
+    """Download Fashion-MNIST into the Keras cache (needs internet)."""
+    import keras
+
+    try:
+        keras.datasets.fashion_mnist.load_data()
+    except Exception as exc:
+        raise DataError(f"downloading Fashion-MNIST failed ({type(exc).__name__}: {exc}); "
+                        + HOW_TO_GET) from None
+    found = find_fashion_mnist()
+    if found is None:
+        raise DataError("Keras reported a download but the files are not in "
+                        f"{KERAS_DIR}; " + HOW_TO_GET)
+    return found
+
+
+def _fashion_arrays(download: bool) -> tuple[np.ndarray, ...]:
+    folder = find_fashion_mnist()
+    if folder is None and download:
+        folder = download_fashion_mnist()
+    if folder is None:
+        looked = ", ".join(str(d) for d in fashion_mnist_dirs())
+        raise DataError(f"Fashion-MNIST not found (looked in: {looked}); " + HOW_TO_GET)
+    return tuple(read_idx(folder / FASHION_FILES[k]) for k in ("x_train", "y_train", "x_test", "y_test"))
+
+
+def _digits() -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.images * (255.0 / 16.0)).astype(np.uint8)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, d.target.astype(np.uint8), test_size=0.25,
+                                              random_state=0, stratify=d.target)
+    return x_tr, y_tr, x_te, y_te
+
+
+def _mnist1d() -> tuple[np.ndarray, ...]:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    d = make_dataset(args)
+    return (d["x"].astype(np.float32), d["y"].astype(np.uint8),
+            d["x_test"].astype(np.float32), d["y_test"].astype(np.uint8))
+
+
+def load(name: str, *, n_train: int | None = None, n_valid: int = 5000, n_test: int | None = None,
+         seed: int = 0, raw: bool = False, download: bool | None = None) -> Splits:
+    """Load ``name`` (``fashion_mnist``, ``digits`` or ``mnist1d``) as :class:`Splits`.
+
+    ``n_valid`` examples are split off the training set (shuffled with ``seed``), then
+    ``n_train`` (default: all the rest) are kept; ``n_test`` caps the test set. Pixel images
+    are scaled to [0, 1] float32 unless ``raw=True`` (uint8 0-255). ``download`` lets Keras
+    fetch Fashion-MNIST when no local copy is found (default: only in Colab or when
+    ``$DNNBOOK_DOWNLOAD=1``).
+    """
+    if download is None:
+        from dnnbook.runtime import in_colab
+
+        download = in_colab() or os.environ.get("DNNBOOK_DOWNLOAD") == "1"
+    if name not in NAMES:
+        raise DataError(f"unknown data set {name!r}; choose one of: {', '.join(NAMES)}")
+    for label, value in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
+            raise DataError(f"{label} must be a non-negative int, got {value!r}")
+    if name == "fashion_mnist":
+        x_tr, y_tr, x_te, y_te = _fashion_arrays(download)
+        classes = FASHION_CLASSES
+    elif name == "digits":
+        x_tr, y_tr, x_te, y_te = _digits()
+        classes = tuple(str(i) for i in range(10))
+    else:
+        x_tr, y_tr, x_te, y_te = _mnist1d()
+        classes = tuple(str(i) for i in range(10))
+    if n_valid >= len(x_tr):
+        raise DataError(f"n_valid={n_valid} leaves no training data ({len(x_tr)} training examples)")
+    order = np.random.default_rng(seed).permutation(len(x_tr))
+    valid_idx, train_idx = order[:n_valid], order[n_valid:]
+    if n_train is not None:
+        if n_train > len(train_idx):
+            raise DataError(f"n_train={n_train} but only {len(train_idx)} training examples "
+                            f"remain after the {n_valid}-example validation split")
+        train_idx = train_idx[:n_train]
+    if n_test is not None:
+        if n_test > len(x_te):
+            raise DataError(f"n_test={n_test} but the test set has {len(x_te)} examples")
+        x_te, y_te = x_te[:n_test], y_te[:n_test]
+
+    def prep(x: np.ndarray) -> np.ndarray:
+        if raw or x.dtype != np.uint8:
+            return x.astype(np.float32) if x.dtype != np.uint8 else x
+        return x.astype(np.float32) / 255.0
+
+    return Splits(prep(x_tr[train_idx]), y_tr[train_idx].astype(np.int64),
+                  prep(x_tr[valid_idx]), y_tr[valid_idx].astype(np.int64),
+                  prep(x_te), y_te.astype(np.int64), classes)
+
+
+def standardize(splits: Splits) -> Splits:
+    """Scale every split with the training set's per-feature mean and std."""
+    mean = splits.x_train.mean(axis=0, keepdims=True)
+    std = splits.x_train.std(axis=0, keepdims=True) + 1e-7
+    f = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
+    return Splits(f(splits.x_train), splits.y_train, f(splits.x_valid), splits.y_valid,
+                  f(splits.x_test), splits.y_test, splits.class_names)

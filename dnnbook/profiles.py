@@ -1,0 +1,97 @@
+"""Run-size profiles as data: ``quick`` (CI on a 2-core CPU) and ``full`` (a GPU).
+
+``auto`` resolves to ``full`` when a GPU is visible, else ``quick``. Chapter-specific
+settings live in one section per chapter (``cfg.section("gradients")``), so a chapter's
+notebook never hard-codes a size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+CHOICES = ("quick", "full", "auto")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes for one profile. Common fields first; per-chapter sections in ``sections``."""
+
+    name: str
+    n_train: int            # Fashion-MNIST training images used (validation is split off the rest)
+    n_valid: int            # validation images, split from the training set
+    n_test: int             # test images (never used to choose anything)
+    epochs: int             # epochs for the baseline-sized runs
+    n_seeds: int            # seeds per comparison
+    batch_size: int = 32
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def seeds(self, base: int) -> list[int]:
+        """The seeds of a comparison: ``base, base+1, ...`` (``n_seeds`` of them)."""
+        return [int(base) + i for i in range(self.n_seeds)]
+
+    def data_sizes(self) -> dict[str, int]:
+        """``n_train``, ``n_valid``, ``n_test`` as keyword arguments for :func:`dnnbook.data.load`."""
+        return {"n_train": self.n_train, "n_valid": self.n_valid, "n_test": self.n_test}
+
+    def section(self, chapter: str) -> Mapping[str, Any]:
+        """The settings of one chapter, e.g. ``cfg.section("gradients")["depth"]``."""
+        try:
+            return self.sections[chapter]
+        except KeyError:
+            raise KeyError(
+                f"profile {self.name!r} has no section {chapter!r}; "
+                f"sections: {', '.join(sorted(self.sections))}"
+            ) from None
+
+
+# --- per-chapter sections: one block per chapter -------------------------------------------
+_QUICK_SECTIONS: dict[str, dict[str, Any]] = {
+    # chapter 1: vanishing and exploding gradients
+    "gradients": {},
+    # chapter 2: pretrained layers
+    "pretraining": {},
+    # chapter 3: optimizers and schedules
+    "optimizers": {},
+    # chapter 4: regularization
+    "regularization": {},
+}
+_FULL_SECTIONS: dict[str, dict[str, Any]] = {
+    "gradients": {},
+    "pretraining": {},
+    "optimizers": {},
+    "regularization": {},
+}
+
+_PROFILES = {
+    "quick": Profile(name="quick", n_train=5000, n_valid=2000, n_test=2000, epochs=10,
+                     n_seeds=3, batch_size=32, sections=MappingProxyType(_QUICK_SECTIONS)),
+    "full": Profile(name="full", n_train=55000, n_valid=5000, n_test=10000, epochs=30,
+                    n_seeds=5, batch_size=32, sections=MappingProxyType(_FULL_SECTIONS)),
+}
+
+
+class UnknownProfileError(ValueError):
+    """Raised for a profile name that is not one of :data:`CHOICES`."""
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a known profile name, else raise a one-line error."""
+    if name not in CHOICES:
+        raise UnknownProfileError(f"unknown profile {name!r}; choose one of: {', '.join(CHOICES)}")
+    return name
+
+
+def resolve(name: str) -> str:
+    """Map ``auto`` to ``full`` (GPU visible) or ``quick``; check other names."""
+    check_name(name)
+    if name != "auto":
+        return name
+    from dnnbook.runtime import gpu_names
+
+    return "full" if gpu_names() else "quick"
+
+
+def get(name: str) -> Profile:
+    """The :class:`Profile` called ``name`` (``quick``, ``full`` or ``auto``)."""
+    return _PROFILES[resolve(name)]

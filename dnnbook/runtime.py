@@ -1,0 +1,155 @@
+"""Seeding, determinism, log silencing and the one-line environment report."""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+import time
+
+import numpy as np
+
+_STARTED: list[float] = []
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def backend_name() -> str:
+    """The Keras backend in use (``KERAS_BACKEND``, default ``tensorflow``)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs the current backend can see (empty on a CPU-only machine).
+
+    Asks the backend already selected, and does not import a second framework.
+    """
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            devices = tf.config.list_physical_devices("GPU")
+            names = []
+            for d in devices:
+                details = tf.config.experimental.get_device_details(d)
+                names.append(details.get("device_name", d.name))
+            return names
+        if backend == "jax":
+            import jax
+
+            return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+        if backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # a broken GPU driver means: no usable GPU
+        return []
+    return []
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the Keras backend from one Python int."""
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def enable_determinism() -> str:
+    """Turn on deterministic ops where the backend has them; return a short note."""
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        return "deterministic ops"
+    if backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return "deterministic algorithms"
+    if backend == "jax":
+        return "deterministic on CPU; GPU reductions may vary"
+    return "no determinism switch"
+
+
+def quiet() -> None:
+    """Silence backend log noise and Keras progress bars."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import logging
+    import warnings
+
+    import keras
+
+    keras.utils.disable_interactive_logging()
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*input_shape.*input_dim.*")
+    warnings.filterwarnings("ignore", message=".*Do not pass an `input_shape`.*")
+    if backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+
+
+def environment_line(profile: str | None = None) -> str:
+    """One line: backend and versions, device (GPU name or CPU cores), profile."""
+    import keras
+
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as fw
+    elif backend == "jax":
+        import jax as fw
+    else:
+        import torch as fw
+    gpus = gpu_names()
+    device = f"GPU {gpus[0]}" + (f" ×{len(gpus)}" if len(gpus) > 1 else "") if gpus \
+        else f"CPU {os.cpu_count()} cores"
+    parts = [f"backend {backend} {fw.__version__}", f"keras {keras.__version__}",
+             f"python {platform.python_version()}", device]
+    if profile:
+        parts.append(f"profile {profile}")
+    if in_colab():
+        parts.append("colab")
+    return " | ".join(parts)
+
+
+def setup(seed: int, profile: str | None = None) -> str:
+    """Seed everything, enable determinism, quiet logs and print the environment line.
+
+    Returns the printed line (backend, versions, device, determinism, profile).
+    """
+    _STARTED[:] = [time.perf_counter()]
+    quiet()
+    seed_everything(seed)
+    note = enable_determinism()
+    line = environment_line(profile) + f" | {note} | seed {int(seed)}"
+    print(line, flush=True)
+    return line
+
+
+def elapsed() -> float:
+    """Seconds since :func:`setup` was called (0 if it was not)."""
+    return time.perf_counter() - _STARTED[0] if _STARTED else 0.0
+
+
+def report_time(budget_s: float | None = None) -> str:
+    """Print (and return) how long the chapter took, against its budget if given."""
+    secs = elapsed()
+    line = f"chapter executed in {secs:.0f} s"
+    if budget_s is not None:
+        verdict = "within" if secs <= budget_s else "OVER"
+        line += f" ({verdict} its {budget_s:.0f} s budget for this profile on this machine)"
+    print(line, flush=True)
+    return line
