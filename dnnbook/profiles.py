@@ -45,29 +45,29 @@ class Profile:
             ) from None
 
 
-# --- per-chapter sections: one block per chapter -------------------------------------------
-_QUICK_SECTIONS: dict[str, dict[str, Any]] = {
-    # chapter 1: vanishing and exploding gradients
-    "gradients": {},
-    # chapter 2: pretrained layers
-    "pretraining": {},
-    # chapter 3: optimizers and schedules
-    "optimizers": {},
-    # chapter 4: regularization
-    "regularization": {},
-}
-_FULL_SECTIONS: dict[str, dict[str, Any]] = {
-    "gradients": {},
-    "pretraining": {},
-    "optimizers": {},
-    "regularization": {},
-}
+# --- per-chapter sections: one block per chapter, {"quick": {...}, "full": {...}} -----------
+# chapter 1: vanishing and exploding gradients
+_GRADIENTS: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
+# chapter 2: pretrained layers
+_PRETRAINING: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
+# chapter 3: optimizers and learning-rate schedules
+_OPTIMIZERS: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
+# chapter 4: regularization
+_REGULARIZATION: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
+
+_CHAPTER_SECTIONS = {"gradients": _GRADIENTS, "pretraining": _PRETRAINING,
+                     "optimizers": _OPTIMIZERS, "regularization": _REGULARIZATION}
+
+
+def _sections(profile: str) -> Mapping[str, Mapping[str, Any]]:
+    return MappingProxyType({k: MappingProxyType(v[profile]) for k, v in _CHAPTER_SECTIONS.items()})
+
 
 _PROFILES = {
     "quick": Profile(name="quick", n_train=5000, n_valid=2000, n_test=2000, epochs=10,
-                     n_seeds=3, batch_size=32, sections=MappingProxyType(_QUICK_SECTIONS)),
+                     n_seeds=3, batch_size=32, sections=_sections("quick")),
     "full": Profile(name="full", n_train=55000, n_valid=5000, n_test=10000, epochs=30,
-                    n_seeds=5, batch_size=32, sections=MappingProxyType(_FULL_SECTIONS)),
+                    n_seeds=5, batch_size=32, sections=_sections("full")),
 }
 
 
