@@ -51,7 +51,11 @@ _GRADIENTS: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
 # chapter 2: pretrained layers
 _PRETRAINING: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
 # chapter 3: optimizers and learning-rate schedules
-_OPTIMIZERS: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
+_OPTIMIZERS: dict[str, dict[str, Any]] = {
+    "quick": {"n_train": 2000, "n_valid": 1000, "n_test": 1000, "epochs": 3, "finder_steps": 150,
+              "schedule_epochs": 4},
+    "full": {"n_train": 55000, "n_valid": 5000, "n_test": 10000, "epochs": 20, "finder_steps": 500,
+             "schedule_epochs": 25}}
 # chapter 4: regularization
 _REGULARIZATION: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
 

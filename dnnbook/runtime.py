@@ -125,18 +125,14 @@ def environment_line(profile: str | None = None) -> str:
     return " | ".join(parts)
 
 
-def setup(seed: int, profile: str | None = None) -> str:
-    """Seed everything, enable determinism, quiet logs and print the environment line.
-
-    Returns the printed line (backend, versions, device, determinism, profile).
-    """
+def setup(seed: int, profile: str | None = None) -> None:
+    """Seed everything, enable determinism, quiet logs and print the environment line
+    (backend, versions, device, determinism, profile, seed)."""
     _STARTED[:] = [time.perf_counter()]
     quiet()
     seed_everything(seed)
     note = enable_determinism()
-    line = environment_line(profile) + f" | {note} | seed {int(seed)}"
-    print(line, flush=True)
-    return line
+    print(environment_line(profile) + f" | {note} | seed {int(seed)}", flush=True)
 
 
 def elapsed() -> float:
@@ -144,12 +140,11 @@ def elapsed() -> float:
     return time.perf_counter() - _STARTED[0] if _STARTED else 0.0
 
 
-def report_time(budget_s: float | None = None) -> str:
-    """Print (and return) how long the chapter took, against its budget if given."""
+def report_time(budget_s: float | None = None) -> None:
+    """Print how long the chapter took, against its budget if given."""
     secs = elapsed()
     line = f"chapter executed in {secs:.0f} s"
     if budget_s is not None:
         verdict = "within" if secs <= budget_s else "OVER"
         line += f" ({verdict} its {budget_s:.0f} s budget for this profile on this machine)"
     print(line, flush=True)
-    return line

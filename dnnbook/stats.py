@@ -35,7 +35,7 @@ def mean_ci(values, level: float = 0.95) -> Interval:
         return Interval(mean, float("nan"), float("-inf"), float("inf"), 1)
     std = float(v.std(ddof=1))
     half = float(_st.t.ppf(0.5 + level / 2, df=v.size - 1)) * std / np.sqrt(v.size)
-    return Interval(mean, std, mean - half, mean + half, int(v.size))
+    return Interval(mean, std, float(mean - half), float(mean + half), int(v.size))
 
 
 def paired_diff(a, b, level: float = 0.95) -> Interval:

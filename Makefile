@@ -1,0 +1,85 @@
+# dnnbook: `make book` builds the executed HTML book, `make test` runs every test.
+# Both start from nothing: they create .venv, install the package and fetch the data.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= auto
+BACKEND ?= tensorflow
+# The CPU build of PyTorch (a plain `torch` requirement pulls a multi-GB CUDA build).
+TORCH_SPEC ?= torch==2.13.0
+JAX_SPEC ?= jax>=0.4.30
+APT_GET := $(shell command -v apt-get 2>/dev/null)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+
+.PHONY: book test install install-all data browser-deps unit pipeline backends browser benchmarks clean help
+
+help:
+	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch   build the executed book"
+	@echo "make test    unit tests (3 backends), quick pipeline, browser tests"
+
+$(VENV)/.base: pyproject.toml
+	@echo "== creating $(VENV) and installing dnnbook"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+$(VENV)/.jax: $(VENV)/.base
+	$(PY) -m pip install -q "$(JAX_SPEC)"
+	touch $@
+
+$(VENV)/.torch: $(VENV)/.base
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	touch $@
+
+install: $(VENV)/.base $(if $(filter jax,$(BACKEND)),$(VENV)/.jax) $(if $(filter torch,$(BACKEND)),$(VENV)/.torch)
+
+install-all: $(VENV)/.base $(VENV)/.jax $(VENV)/.torch
+
+# Fashion-MNIST: a local copy if there is one, else Debian's package, else Keras's download.
+data: $(VENV)/.base
+	@if $(PY) -c "import sys; from dnnbook import data; sys.exit(0 if data.find_fashion_mnist() else 1)"; then \
+	  echo "== Fashion-MNIST found"; \
+	elif [ -n "$(APT_GET)" ] && { [ -z "$(SUDO)" ] || sudo -n true 2>/dev/null; }; then \
+	  echo "== installing Debian's dataset-fashion-mnist"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null \
+	    || DNNBOOK_DOWNLOAD=1 $(PY) -m dnnbook data; \
+	else \
+	  echo "== downloading Fashion-MNIST with Keras"; DNNBOOK_DOWNLOAD=1 $(PY) -m dnnbook data; \
+	fi
+
+# Chromium for the browser tests, from Debian (no browser download at run time).
+browser-deps: $(VENV)/.base
+	@if [ -x /usr/bin/chromium ]; then echo "== chromium found"; \
+	elif [ -n "$(APT_GET)" ]; then echo "== installing Debian's chromium"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is needed for the browser tests: install it as /usr/bin/chromium" >&2; exit 1; fi
+
+book: install data
+	$(PY) -m dnnbook all --profile $(PROFILE) --backend $(BACKEND)
+
+unit: install-all data
+	@for b in tensorflow jax torch; do \
+	  echo "== unit tests, backend $$b"; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -m "not pipeline and not browser" tests || exit 1; \
+	done
+
+pipeline: install data
+	$(PY) -m dnnbook all --profile quick --backend tensorflow
+
+backends: install-all data
+	DNNBOOK_BUILD=_build/backend-jax $(PY) -m dnnbook execute --profile quick --backend jax --chapters 00,01
+	DNNBOOK_BUILD=_build/backend-torch $(PY) -m dnnbook execute --profile quick --backend torch --chapters 00,01
+
+browser: browser-deps
+	$(PY) -m pytest -q -p no:cacheprovider -m "pipeline or browser" tests
+
+test: unit pipeline browser backends
+
+benchmarks: install-all data
+	$(PY) benchmarks/chapter_times.py
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,5 @@
+import sys
+
+from dnnbook.cli import main
+
+sys.exit(main())

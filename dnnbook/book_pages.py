@@ -1,0 +1,97 @@
+"""Pages generated at build time from the executed chapters: the claims index and the status page."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Mapping
+
+from dnnbook.claims import FAIL, PASS
+
+CLAIM_LINE = re.compile(rf"^({PASS}|{FAIL}) (.+?) — (.+?)(?: \[([^\]]+)\])?$")
+
+
+def chapter_title(nb: Mapping) -> str:
+    """The first Markdown heading of a notebook."""
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            for line in "".join(cell["source"]).splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return ""
+
+
+def claims_in(nb_path: Path) -> list[dict]:
+    """Every claim line printed in an executed notebook, in order."""
+    nb = json.loads(Path(nb_path).read_text())
+    found = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "stream" or out.get("name") != "stdout":
+                continue
+            for line in "".join(out.get("text", "")).splitlines():
+                m = CLAIM_LINE.match(line.strip())
+                if m:
+                    found.append({"holds": m.group(1) == PASS, "statement": m.group(2),
+                                  "evidence": m.group(3), "figure": m.group(4) or ""})
+    return found
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def claims_page(paths: list[Path]) -> str:
+    """Markdown of the claims index: every claim of every chapter with its evidence and status."""
+    lines = ["# Claims index", "",
+             "Every claim the chapters print, with the evidence that decided it in this build. A claim",
+             "that does not hold stops the build, so every claim listed here held when the book was made.", ""]
+    total = 0
+    for p in paths:
+        nb = json.loads(p.read_text())
+        found = claims_in(p)
+        total += len(found)
+        lines += [f"## [{chapter_title(nb) or p.stem}](chapters/{p.stem}.ipynb)", ""]
+        if not found:
+            lines += ["No claims.", ""]
+            continue
+        lines += ["| status | claim | evidence | shown in |", "|---|---|---|---|"]
+        for c in found:
+            status = "✓ holds" if c["holds"] else "✗ fails"
+            lines.append(f"| {status} | {_cell(c['statement'])} | {_cell(c['evidence'])} | {_cell(c['figure'])} |")
+        lines.append("")
+    lines.insert(4, f"This build checked **{total}** claims.")
+    lines.insert(5, "")
+    return "\n".join(lines) + "\n"
+
+
+def status_page(status: Mapping[str, Mapping]) -> str:
+    """Markdown of the execution status page: profile, backend, device, time and date per chapter."""
+    lines = ["# Execution status", "",
+             "Every chapter of this book was executed when the book was built. This table says how.", "",
+             "| chapter | profile | backend | environment | seconds | executed |", "|---|---|---|---|---|---|"]
+    for name in sorted(status):
+        s = status[name]
+        lines.append(f"| {name} | {s.get('profile', '')} | {s.get('backend', '')} | "
+                     f"{_cell(s.get('environment', ''))} | {s.get('seconds', '')} | {s.get('date', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_pages(site: Path, paths: list[Path], status: Mapping[str, Mapping]) -> None:
+    """Write ``claims.md`` and ``status.md`` into the staged book folder."""
+    (site / "claims.md").write_text(claims_page(paths), encoding="utf-8")
+    names = {p.stem for p in paths}
+    (site / "status.md").write_text(status_page({k: v for k, v in status.items() if k in names}),
+                                    encoding="utf-8")
+
+
+def restrict_toc(toc_path: Path, keep: list[str]) -> None:
+    """Drop chapters not in ``keep`` from a staged ``_toc.yml`` (for partial builds)."""
+    import yaml
+
+    toc = yaml.safe_load(toc_path.read_text())
+    for part in toc.get("parts", []):
+        part["chapters"] = [c for c in part["chapters"]
+                            if not c["file"].startswith("chapters/") or c["file"].split("/")[-1] in keep]
+    toc["parts"] = [p for p in toc.get("parts", []) if p["chapters"]]
+    toc_path.write_text(yaml.safe_dump(toc, sort_keys=False))

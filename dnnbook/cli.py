@@ -1,0 +1,93 @@
+"""Command line: ``python -m dnnbook {execute,validate,build,all,data} [options]``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+PROFILES = ("quick", "full", "auto")
+BACKENDS = ("tensorflow", "jax", "torch")
+COMMANDS = ("execute", "validate", "build", "all", "data")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dnnbook", description=(
+        "Execute the book's chapters with papermill, validate them with nbval and build the HTML book."))
+    p.add_argument("command", choices=COMMANDS, help="execute | validate | build | all (the three in turn) "
+                   "| data (fetch Fashion-MNIST)")
+    p.add_argument("--profile", default=os.environ.get("PROFILE", "auto"),
+                   help="quick | full | auto (full when a GPU is visible, else quick); default auto")
+    p.add_argument("--chapters", default="", help="comma-separated chapters by number, name or topic "
+                   "(e.g. 00,01 or gradients); default all")
+    p.add_argument("--backend", default=os.environ.get("BACKEND") or os.environ.get("KERAS_BACKEND") or "tensorflow",
+                   help="tensorflow | jax | torch; default tensorflow")
+    p.add_argument("--seed", type=int, default=None, help="base seed passed to every chapter (default: the chapter's)")
+    return p
+
+
+def _fail(msg: str, code: int = 2) -> int:
+    print(f"dnnbook: error: {msg}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for bad input, 1 for a failed step)."""
+    args = _parser().parse_args(argv)
+    if args.profile not in PROFILES:
+        return _fail(f"unknown profile {args.profile!r}; choose one of: {', '.join(PROFILES)}")
+    if args.backend not in BACKENDS:
+        return _fail(f"unknown backend {args.backend!r}; choose one of: {', '.join(BACKENDS)}")
+    os.environ["KERAS_BACKEND"] = args.backend  # before anything imports keras; kernels inherit it
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    from dnnbook import pipeline
+
+    try:
+        selected = pipeline.select([c for c in args.chapters.split(",") if c.strip()])
+    except pipeline.UsageError as exc:
+        return _fail(str(exc))
+    if not selected:
+        return _fail("no chapters found in chapters/")
+    if args.command == "data":
+        from dnnbook import data
+
+        try:
+            print(f"Fashion-MNIST is in {data.find_fashion_mnist() or data.download_fashion_mnist()}")
+        except data.DataError as exc:
+            return _fail(str(exc), 1)
+        return 0
+    from dnnbook import data, profiles
+
+    profile = profiles.resolve(args.profile)
+    try:
+        if args.command in ("execute", "all"):
+            try:
+                data.load("fashion_mnist", n_train=10, n_valid=10, n_test=10)  # fail before any long work
+            except data.DataError as exc:
+                return _fail(str(exc), 1)
+            times = {}
+            for i, chapter in enumerate(selected, 1):
+                print(f"[{i}/{len(selected)}] executing {chapter.name} (profile {profile}, "
+                      f"backend {args.backend})", flush=True)
+                times[chapter.name] = pipeline.execute(chapter, profile, seed=args.seed)
+                print(f"[{i}/{len(selected)}] {chapter.name} done in {times[chapter.name]:.0f} s", flush=True)
+        if args.command in ("validate", "all"):
+            start = time.perf_counter()
+            pipeline.validate(selected)
+            print(f"nbval: checked cells reproduced ({time.perf_counter() - start:.0f} s)", flush=True)
+        if args.command in ("build", "all"):
+            index = pipeline.build(selected)
+            print(f"\nThe book is at {index}")
+        if args.command in ("execute", "all"):
+            _print_times(times, profile, args.backend)
+    except pipeline.PipelineError as exc:
+        return _fail(str(exc), 1)
+    return 0
+
+
+def _print_times(times: dict[str, float], profile: str, backend: str) -> None:
+    width = max(len(n) for n in times)
+    print(f"\nExecution times (profile {profile}, backend {backend}):")
+    for name, secs in times.items():
+        print(f"  {name:<{width}}  {secs:7.1f} s")
+    print(f"  {'total':<{width}}  {sum(times.values()):7.1f} s")

@@ -1,0 +1,221 @@
+"""The book pipeline: execute (papermill) → validate (nbval) → build (Jupyter Book).
+
+Sources in ``chapters/`` are never modified: executed copies go to ``_build/executed/``,
+a failed chapter's notebook to ``_build/failed/`` and the HTML book to ``_build/html``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(os.environ.get("DNNBOOK_ROOT", Path(__file__).resolve().parent.parent))
+BUILD = Path(os.environ.get("DNNBOOK_BUILD") or ROOT / "_build")
+BUILD = BUILD if BUILD.is_absolute() else ROOT / BUILD
+EXECUTED = BUILD / "executed"
+FAILED = BUILD / "failed"
+HTML = BUILD / "html"
+STATUS = EXECUTED / "status.json"
+BOOK_FILES = ("_config.yml", "_toc.yml", "intro.md", "_static")
+CELL_TIMEOUT = {"quick": 900, "full": 3600}
+
+
+class PipelineError(RuntimeError):
+    """A pipeline step failed; the message says which chapter/cell and where to look."""
+
+
+class UsageError(ValueError):
+    """Bad command-line input (unknown chapter, profile or backend)."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter source notebook."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def number(self) -> str:
+        return self.name.split("_", 1)[0]
+
+
+def chapters(root: Path | None = None) -> list[Chapter]:
+    """All chapter sources, in order."""
+    return [Chapter(p) for p in sorted(((root or ROOT) / "chapters").glob("[0-9][0-9]_*.ipynb"))]
+
+
+def select(wanted: list[str] | None, root: Path | None = None) -> list[Chapter]:
+    """The chapters named by number (``01``), stem (``01_gradients``) or topic (``gradients``)."""
+    available = chapters(root)
+    if not wanted:
+        return available
+    chosen = []
+    for w in wanted:
+        match = [c for c in available if w in (c.name, c.number, c.name.split("_", 1)[-1])]
+        if not match:
+            names = ", ".join(c.name for c in available)
+            raise UsageError(f"unknown chapter {w!r}; choose from: {names}")
+        chosen += [c for c in match if c not in chosen]
+    return chosen
+
+
+class _Progress(logging.Handler):
+    """Relays papermill's cell log to the terminal, prefixed with the chapter name."""
+
+    def __init__(self, chapter: str):
+        super().__init__()
+        self.chapter = chapter
+        self.cell = re.compile(r"Executing Cell (\d+)")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage().rstrip()
+        if not msg or msg.startswith("Ending Cell") or msg.startswith("Executing notebook"):
+            return
+        m = self.cell.search(msg)
+        if m:
+            msg = f"cell {m.group(1)}"
+        for line in msg.splitlines():
+            if line.strip():
+                print(f"  [{self.chapter}] {line}", flush=True)
+
+
+def _env_line(nb_path: Path) -> str:
+    """The environment line printed by ``runtime.setup`` in an executed notebook."""
+    nb = json.loads(nb_path.read_text())
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", ""))
+            for line in text.splitlines():
+                if line.startswith("backend "):
+                    return line
+    return ""
+
+
+def execute(chapter: Chapter, profile: str, *, seed: int | None = None, quiet: bool = False) -> float:
+    """Execute one chapter into ``_build/executed/chapters``; return its wall time in seconds."""
+    import papermill as pm
+
+    EXECUTED.joinpath("chapters").mkdir(parents=True, exist_ok=True)
+    out = EXECUTED / "chapters" / chapter.path.name
+    failed = FAILED / chapter.path.name
+    out.unlink(missing_ok=True)
+    params = {"PROFILE": profile}
+    if seed is not None:
+        params["SEED"] = int(seed)
+    logger = logging.getLogger("papermill")
+    handler = None if quiet else _Progress(chapter.name)
+    if handler:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    start = time.perf_counter()
+    tmp = out.with_suffix(".running.ipynb")
+    try:
+        pm.execute_notebook(str(chapter.path), str(tmp), parameters=params, kernel_name="python3",
+                            log_output=not quiet, progress_bar=False, cwd=str(chapter.path.parent),
+                            execution_timeout=CELL_TIMEOUT.get(profile, 3600))
+    except pm.PapermillExecutionError as exc:
+        FAILED.mkdir(parents=True, exist_ok=True)
+        shutil.move(tmp, failed)
+        raise PipelineError(f"chapter {chapter.name} failed in cell {exc.exec_count} "
+                            f"(code cell index {exc.cell_index}): {exc.ename}: {exc.evalue}\n"
+                            f"  the executed notebook is kept for inspection at {failed}") from None
+    except Exception as exc:
+        if tmp.exists():
+            FAILED.mkdir(parents=True, exist_ok=True)
+            shutil.move(tmp, failed)
+        raise PipelineError(f"chapter {chapter.name} could not be executed: "
+                            f"{type(exc).__name__}: {exc}") from None
+    finally:
+        if handler:
+            logger.removeHandler(handler)
+    seconds = time.perf_counter() - start
+    tmp.replace(out)
+    failed.unlink(missing_ok=True)
+    _record_status(chapter, profile, seconds, _env_line(out))
+    return seconds
+
+
+def _record_status(chapter: Chapter, profile: str, seconds: float, env_line: str) -> None:
+    status = json.loads(STATUS.read_text()) if STATUS.exists() else {}
+    status[chapter.name] = {
+        "profile": profile, "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "environment": env_line, "seconds": round(seconds, 1),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    STATUS.write_text(json.dumps(status, indent=2))
+
+
+def executed_notebooks(selected: list[Chapter]) -> list[Path]:
+    """The executed copies of ``selected``; a clear error if any is missing."""
+    paths = [EXECUTED / "chapters" / c.path.name for c in selected]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise PipelineError("not executed yet: " + ", ".join(p.stem for p in missing)
+                            + " (run `python -m dnnbook execute` first)")
+    return paths
+
+
+def validate(selected: list[Chapter]) -> None:
+    """Re-execute the executed chapters with nbval; checked cells must reproduce exactly."""
+    paths = executed_notebooks(selected)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+           "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"),
+           "--nbval-cell-timeout", "3600", "--rootdir", str(EXECUTED), *map(str, paths)]
+    print("validating with nbval: " + ", ".join(p.stem for p in paths), flush=True)
+    if subprocess.call(cmd, cwd=EXECUTED / "chapters") != 0:
+        raise PipelineError("nbval: a re-executed chapter did not reproduce its checked cells "
+                            "(see the diff above)")
+
+
+def _stage_notebook(src: Path, dst: Path) -> None:
+    """Copy an executed notebook for rendering, hiding papermill's injected-parameters cell."""
+    nb = json.loads(src.read_text())
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+
+
+def build(selected: list[Chapter] | None = None) -> Path:
+    """Render the executed chapters to ``_build/html``; return the path of ``index.html``."""
+    from dnnbook import book_pages
+
+    selected = selected if selected is not None else chapters()
+    paths = executed_notebooks(selected)
+    if HTML.exists():
+        shutil.rmtree(HTML)  # never leave an old book where a failed build should be
+    site = BUILD / "site"
+    if site.exists():
+        shutil.rmtree(site)
+    site.mkdir(parents=True)
+    for name in BOOK_FILES:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, site / name)
+    (site / "chapters").mkdir()
+    for p in paths:
+        _stage_notebook(p, site / "chapters" / p.name)
+    book_pages.write_pages(site, paths, json.loads(STATUS.read_text()) if STATUS.exists() else {})
+    book_pages.restrict_toc(site / "_toc.yml", [c.name for c in selected])
+    cmd = [sys.executable, "-m", "jupyter_book", "build", str(site), "-W", "--keep-going", "-q"]
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
+    if jb:
+        cmd = [jb, "build", str(site), "-W", "--keep-going", "-q"]
+    print("building the HTML book with Jupyter Book", flush=True)
+    if subprocess.call(cmd) != 0:
+        raise PipelineError("jupyter-book build failed (warnings are errors; see above)")
+    shutil.move(site / "_build" / "html", HTML)
+    return HTML / "index.html"

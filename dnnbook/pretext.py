@@ -1,0 +1,175 @@
+"""Pretraining without labels: an autoencoder, a small GAN and a rotation task.
+
+Each builder returns a model whose lower layers are the same *body* (Flatten and two Dense
+ReLU layers) as the few-label classifier, so :func:`dnnbook.transfer.reuse_layers` can move
+them under a new softmax output.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from dnnbook.data import Splits
+from dnnbook.runtime import seed_everything
+
+
+def body_layers(widths: Sequence[int] = (256, 128)) -> list[keras.layers.Layer]:
+    """Flatten and one Dense(ReLU, He) layer per width: the body every model here shares."""
+    return [keras.layers.Flatten()] + [keras.layers.Dense(w, activation="relu",
+                                                          kernel_initializer="he_normal")
+                                       for w in widths]
+
+
+def classifier(input_shape: Sequence[int], n_classes: int, widths: Sequence[int] = (256, 128)) -> keras.Model:
+    """The few-label classifier from scratch: the body and a softmax output (uncompiled)."""
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), *body_layers(widths),
+                             keras.layers.Dense(n_classes, activation="softmax")], name="classifier")
+
+
+def autoencoder(input_shape: Sequence[int], widths: Sequence[int] = (256, 128)) -> keras.Model:
+    """An MLP autoencoder: the body as encoder, its mirror as decoder, sigmoid pixels out.
+
+    The encoder's last layer is the body's last Dense layer; the model is compiled with
+    Adam and binary cross-entropy per pixel.
+    """
+    n_pixels = int(np.prod(input_shape))
+    decoder = [keras.layers.Dense(w, activation="relu", kernel_initializer="he_normal")
+               for w in list(widths)[-2::-1]]
+    model = keras.Sequential([keras.Input(shape=tuple(input_shape)), *body_layers(widths), *decoder,
+                              keras.layers.Dense(n_pixels, activation="sigmoid"),
+                              keras.layers.Reshape(tuple(input_shape))], name="autoencoder")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    return model
+
+
+def rotate(x: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each image rotated by a random multiple of 90°; returns the images and k in 0..3.
+
+    The labels cost nothing: they are made by the rotation itself.
+    """
+    k = np.random.default_rng(seed).integers(0, 4, size=len(x))
+    out = np.empty_like(x)
+    for r in range(4):
+        out[k == r] = np.rot90(x[k == r], r, axes=(1, 2))
+    return out, k.astype(np.int64)
+
+
+def rotation_model(input_shape: Sequence[int], widths: Sequence[int] = (256, 128)) -> keras.Model:
+    """The body and a 4-way softmax that predicts the rotation (compiled, Adam)."""
+    model = classifier(input_shape, 4, widths)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+class GAN:
+    """A small MLP GAN whose discriminator has the body as its lower layers.
+
+    Trained with ``train_on_batch`` only (no backend code): the discriminator is compiled on
+    its own; the generator trains through a FROZEN copy of the discriminator inside
+    ``combined``, whose weights are refreshed from the discriminator after every step.
+    """
+
+    def __init__(self, input_shape: Sequence[int], widths: Sequence[int] = (256, 128),
+                 latent: int = 32, learning_rate: float = 2e-4) -> None:
+        self.latent, self.shape = latent, tuple(input_shape)
+        n_pixels = int(np.prod(input_shape))
+        self.generator = keras.Sequential([
+            keras.Input(shape=(latent,)),
+            keras.layers.Dense(128, activation="relu"), keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(n_pixels, activation="sigmoid"), keras.layers.Reshape(self.shape)],
+            name="generator")
+        self.discriminator = self._critic(widths, "discriminator")
+        self.discriminator.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+                                   loss="binary_crossentropy")
+        self._frozen = self._critic(widths, "frozen_discriminator")
+        self._frozen.trainable = False
+        self.combined = keras.Sequential([keras.Input(shape=(latent,)), self.generator, self._frozen])
+        self.combined.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+                              loss="binary_crossentropy")
+
+    def _critic(self, widths: Sequence[int], name: str) -> keras.Model:
+        return keras.Sequential([keras.Input(shape=self.shape), *body_layers(widths),
+                                 keras.layers.Dense(1, activation="sigmoid")], name=name)
+
+    def fit(self, x: np.ndarray, *, epochs: int, batch_size: int = 64, seed: int = 0,
+            n_samples: int = 8) -> tuple[np.ndarray, list[dict[str, float]]]:
+        """Train; return samples of a fixed noise batch after each epoch ``(epochs, n, h, w)``
+        and the mean losses per epoch."""
+        seed_everything(seed)
+        rng = np.random.default_rng(seed)
+        z_fixed = rng.normal(size=(n_samples, self.latent)).astype(np.float32)
+        ones, zeros = np.ones((batch_size, 1), np.float32), np.zeros((batch_size, 1), np.float32)
+        samples, log = [], []
+        for _ in range(epochs):
+            order = rng.permutation(len(x))
+            d_losses, g_losses = [], []
+            for start in range(0, len(x) - batch_size + 1, batch_size):
+                real = x[order[start:start + batch_size]]
+                z = rng.normal(size=(batch_size, self.latent)).astype(np.float32)
+                fake = self.generator.predict_on_batch(z)
+                d_losses.append(float(self.discriminator.train_on_batch(
+                    np.concatenate([real, fake]), np.concatenate([ones * 0.9, zeros]))))
+                self._frozen.set_weights(self.discriminator.get_weights())
+                z = rng.normal(size=(batch_size, self.latent)).astype(np.float32)
+                g_losses.append(float(self.combined.train_on_batch(z, ones)))
+            samples.append(np.asarray(self.generator.predict_on_batch(z_fixed)))
+            log.append({"d_loss": float(np.mean(d_losses)), "g_loss": float(np.mean(g_losses))})
+        return np.stack(samples), log
+
+
+def few_labels(data: Splits, n_labels: int, seed: int) -> Splits:
+    """``data`` with only ``n_labels`` training images (random, by ``seed``) kept labelled."""
+    if n_labels > len(data.x_train):
+        raise ValueError(f"n_labels={n_labels} exceeds the {len(data.x_train)} training images")
+    pick = np.sort(np.random.default_rng(seed).choice(len(data.x_train), n_labels, replace=False))
+    return Splits(data.x_train[pick], data.y_train[pick], data.x_valid, data.y_valid,
+                  data.x_test, data.y_test, data.class_names)
+
+
+def sample_rows(samples: np.ndarray, *, title: str | None = None, every: int = 1):
+    """Generated images, one row per epoch (every ``every``-th); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook.plots import style
+
+    style()
+    rows = list(range(every - 1, len(samples), every))
+    if rows[-1] != len(samples) - 1:
+        rows.append(len(samples) - 1)
+    n = samples.shape[1]
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * 0.85), squeeze=False)
+    for r, epoch in enumerate(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.imshow(samples[epoch, c], cmap="binary", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(f"epoch {epoch + 1}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def reconstructions(model: keras.Model, x: np.ndarray, n: int = 8, *, title: str | None = None):
+    """Originals (top row) and the autoencoder's reconstructions (bottom row); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook.plots import style
+
+    style()
+    recon = np.asarray(model.predict(x[:n], verbose=0))
+    fig, axes = plt.subplots(2, n, figsize=(n * 0.8, 2.0))
+    for c in range(n):
+        for r, img in enumerate((x[c], recon[c])):
+            axes[r][c].imshow(img, cmap="binary", vmin=0, vmax=1)
+            axes[r][c].set_xticks([]), axes[r][c].set_yticks([])
+    axes[0][0].set_ylabel("original", fontsize=8)
+    axes[1][0].set_ylabel("rebuilt", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,293 @@
+"""Learning rates: the LR finder, 1cycle, schedule helpers, and the rate actually applied.
+
+Every callback here sets or reads the optimizer's learning rate *per batch*. On JAX the
+weights and optimizer state live outside the Keras variables during ``fit``; the callbacks
+call ``model.jax_state_sync()`` (when the model has it) before touching the rate, so the same
+code runs on TensorFlow, JAX and PyTorch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+from keras import ops
+
+from dnnbook.data import Splits
+from dnnbook.experiments import say, train
+
+OPTIMIZER_NAMES = ("SGD", "momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam", "Nadam", "AdamW")
+
+
+def make_optimizer(name: str, learning_rate: Any) -> keras.optimizers.Optimizer:
+    """One of :data:`OPTIMIZER_NAMES` at ``learning_rate`` (a float or a schedule), Keras defaults otherwise.
+
+    Momentum and Nesterov use ``momentum=0.9``; RMSProp ``rho=0.9``.
+    """
+    makers = {
+        "SGD": lambda lr: keras.optimizers.SGD(learning_rate=lr),
+        "momentum": lambda lr: keras.optimizers.SGD(learning_rate=lr, momentum=0.9),
+        "Nesterov": lambda lr: keras.optimizers.SGD(learning_rate=lr, momentum=0.9, nesterov=True),
+        "AdaGrad": lambda lr: keras.optimizers.Adagrad(learning_rate=lr),
+        "RMSProp": lambda lr: keras.optimizers.RMSprop(learning_rate=lr, rho=0.9),
+        "Adam": lambda lr: keras.optimizers.Adam(learning_rate=lr),
+        "Nadam": lambda lr: keras.optimizers.Nadam(learning_rate=lr),
+        "AdamW": lambda lr: keras.optimizers.AdamW(learning_rate=lr),
+    }
+    if name not in makers:
+        raise KeyError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZER_NAMES)}")
+    return makers[name](learning_rate)
+
+
+def _sync(model: keras.Model) -> None:
+    """Write JAX's out-of-variable training state back into the variables (no-op elsewhere)."""
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
+
+
+def current_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The learning rate the optimizer's next update will use (a schedule is evaluated now)."""
+    return float(ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def set_rate(model: keras.Model, rate: float) -> None:
+    """Set the learning rate of ``model``'s optimizer for the next update (any backend)."""
+    _sync(model)
+    model.optimizer.learning_rate = float(rate)
+
+
+# --- schedule helpers: step -> rate ----------------------------------------------------------
+class PowerDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Power scheduling: ``rate(t) = initial / (1 + t / steps) ** power`` (t counts updates)."""
+
+    def __init__(self, initial: float, steps: float, power: float = 1.0) -> None:
+        self.initial, self.steps, self.power = float(initial), float(steps), float(power)
+
+    def __call__(self, step):
+        t = ops.cast(step, "float32")
+        return self.initial / ops.power(1.0 + t / self.steps, self.power)
+
+    def get_config(self) -> dict:
+        return {"initial": self.initial, "steps": self.steps, "power": self.power}
+
+
+def power(initial: float, steps: float, power: float = 1.0) -> PowerDecay:
+    """Power (inverse-time) schedule: halves the rate after ``steps`` updates when ``power=1``."""
+    return PowerDecay(initial, steps, power)
+
+
+def exponential(initial: float, steps: float) -> keras.optimizers.schedules.ExponentialDecay:
+    """Exponential schedule ``initial * 0.1 ** (t / steps)``: ten times smaller every ``steps`` updates."""
+    return keras.optimizers.schedules.ExponentialDecay(initial, decay_steps=steps, decay_rate=0.1)
+
+
+def piecewise(boundaries: Sequence[int], values: Sequence[float]) -> keras.optimizers.schedules.PiecewiseConstantDecay:
+    """Piecewise constant: ``values[0]`` for updates ``t <= boundaries[0]``, then ``values[1]``..."""
+    if len(values) != len(boundaries) + 1:
+        raise ValueError(f"need one more value than boundaries, got {len(values)} and {len(boundaries)}")
+    return keras.optimizers.schedules.PiecewiseConstantDecay([int(b) for b in boundaries],
+                                                             [float(v) for v in values])
+
+
+def one_cycle_rate(step: int, total: int, max_rate: float, *, start_div: float = 10.0,
+                   end_div: float = 1000.0, peak_at: float = 0.45) -> float:
+    """The 1cycle rate at update ``step`` of ``total``.
+
+    Linear from ``max_rate / start_div`` up to ``max_rate`` over the first ``peak_at`` of the
+    updates, linear back down over the same number, then linear to ``max_rate / end_div`` at
+    the last update.
+    """
+    if total < 3:
+        raise ValueError(f"1cycle needs at least 3 updates, got {total}")
+    low, last = max_rate / start_div, total - 1
+    up = max(1, int(round(peak_at * last)))
+    down = min(2 * up, last)
+    if step <= up:
+        return low + (max_rate - low) * step / up
+    if step <= down:
+        return max_rate - (max_rate - low) * (step - up) / (down - up)
+    return low - (low - max_rate / end_div) * (step - down) / max(1, last - down)
+
+
+class OneCycle(keras.callbacks.Callback):
+    """1cycle scheduling, stepped every batch: the rate of :func:`one_cycle_rate` at each update."""
+
+    def __init__(self, max_rate: float, total_steps: int, *, start_div: float = 10.0,
+                 end_div: float = 1000.0, peak_at: float = 0.45) -> None:
+        super().__init__()
+        self.max_rate, self.total_steps = float(max_rate), int(total_steps)
+        self.kw = dict(start_div=start_div, end_div=end_div, peak_at=peak_at)
+        self.step = 0
+
+    def rate(self, step: int) -> float:
+        """The promised rate of update ``step`` (held at the last value past the end)."""
+        return one_cycle_rate(min(step, self.total_steps - 1), self.total_steps, self.max_rate, **self.kw)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.step = 0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        set_rate(self.model, self.rate(self.step))
+        self.step += 1
+
+
+class RateRecorder(keras.callbacks.Callback):
+    """Reads back the learning rate each update actually used. Put it LAST in the callbacks."""
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.rates: list[float] = []
+        self.epochs: list[int] = []
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        _sync(self.model)
+        self.rates.append(current_rate(self.model.optimizer))
+        self.epochs.append(self._epoch + 1)
+
+
+# --- the learning-rate finder ----------------------------------------------------------------
+class LRFinder(keras.callbacks.Callback):
+    """Raise the rate exponentially from ``start`` to ``end`` over ``steps`` updates; record the loss.
+
+    ``rates[i] = start * (end / start) ** (i / (steps - 1))``. Keras logs the running mean of the
+    loss over the epoch; the loss of each batch is recovered from it. Training stops after
+    ``steps`` updates or once the loss exceeds ``stop_factor`` × its best value (or is not finite).
+    """
+
+    def __init__(self, start: float = 1e-5, end: float = 10.0, steps: int = 200,
+                 stop_factor: float = 4.0) -> None:
+        super().__init__()
+        if not 0 < start < end or steps < 2:
+            raise ValueError(f"need 0 < start < end and steps >= 2, got {start}, {end}, {steps}")
+        self.start, self.end, self.steps, self.stop_factor = float(start), float(end), int(steps), stop_factor
+
+    def rate(self, i: int) -> float:
+        """The promised rate of update ``i``."""
+        return self.start * (self.end / self.start) ** (i / (self.steps - 1))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.rates: list[float] = []
+        self.losses: list[float] = []
+        self._best, self._prev_mean = math.inf, 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._prev_mean = 0.0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        set_rate(self.model, self.rate(len(self.rates)))
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        mean = float((logs or {}).get("loss", math.nan))
+        loss = (batch + 1) * mean - batch * self._prev_mean  # undo Keras' running mean
+        self._prev_mean = mean
+        self.rates.append(self.rate(len(self.rates)))
+        self.losses.append(loss)
+        if math.isfinite(loss):
+            self._best = min(self._best, loss)
+        if (len(self.rates) >= self.steps or not math.isfinite(loss)
+                or loss > self.stop_factor * self._best):
+            self.model.stop_training = True
+
+
+def smooth(values: Sequence[float], beta: float = 0.9) -> np.ndarray:
+    """Bias-corrected exponential moving average (the smoothing of the usual LR-finder plot)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, start=1):
+        avg = beta * avg + (1 - beta) * float(v)
+        out.append(avg / (1 - beta ** i))
+    return np.asarray(out)
+
+
+def suggest(rates: Sequence[float], losses: Sequence[float], divisor: float = 10.0) -> float:
+    """The book's rule: the rate where the smoothed loss is lowest, divided by ``divisor``.
+
+    The loss is lowest just before it shoots up; a rate ten times lower is safely on the
+    descending part of the curve.
+    """
+    s = smooth(losses)
+    ok = np.isfinite(s)
+    if not ok.any():
+        raise ValueError("the LR finder recorded no finite loss")
+    return float(np.asarray(rates)[ok][np.argmin(s[ok])] / divisor)
+
+
+def lr_find(make_model: Callable[[], keras.Model], data: Splits, *, seed: int, steps: int,
+            start: float = 1e-5, end: float = 10.0, batch_size: int = 32) -> pd.DataFrame:
+    """Run the LR finder once on a fresh model; one row per update: ``step, rate, loss, smoothed``."""
+    from dnnbook.runtime import seed_everything
+
+    seed_everything(seed)
+    model = make_model()
+    finder = LRFinder(start, end, steps)
+    epochs = math.ceil(steps / math.ceil(len(data.x_train) / batch_size))
+    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
+              callbacks=[finder])
+    frame = pd.DataFrame({"step": np.arange(len(finder.rates)), "rate": finder.rates, "loss": finder.losses})
+    frame["smoothed"] = smooth(frame["loss"])
+    return frame
+
+
+def find_rates(make_model: Callable[[str, float], keras.Model], names: Sequence[str], data: Splits, *,
+               seed: int, steps: int, batch_size: int = 32) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The LR finder for every optimizer in ``names``: all curves (column ``config``) and the suggested rates."""
+    frames, chosen = [], {}
+    for name in names:
+        frame = lr_find(lambda: make_model(name, 1e-3), data, seed=seed, steps=steps, batch_size=batch_size)
+        chosen[name] = suggest(frame["rate"], frame["loss"])
+        frames.append(frame.assign(config=name))
+        say(f"LR finder {name}: suggests {chosen[name]:.3g}")
+    return pd.concat(frames, ignore_index=True), chosen
+
+
+# --- schedules compared on the network -------------------------------------------------------
+def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callable[[], list]]],
+                  data: Splits, seeds: Sequence[int], *, epochs: int, batch_size: int = 32
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train every ``name -> (model factory, callbacks factory)`` for every seed, reading the rate back.
+
+    Returns the tidy history (as :func:`dnnbook.experiments.run`) and the applied rates, one
+    row per ``config, seed, step`` with the ``epoch`` of the step.
+    """
+    frames, rates, total, k = [], [], len(configs) * len(seeds), 0
+    for name, (make_model, make_callbacks) in configs.items():
+        for seed in seeds:
+            k += 1
+            start = time.perf_counter()
+            recorder = RateRecorder()
+            frame, _ = train(make_model, data, seed=int(seed), epochs=epochs, batch_size=batch_size,
+                             callbacks=[*make_callbacks(), recorder], evaluate_test=False)
+            frames.append(frame.assign(config=name))
+            rates.append(pd.DataFrame({"config": name, "seed": int(seed), "step": np.arange(len(recorder.rates)),
+                                       "epoch": recorder.epochs, "rate": recorder.rates}))
+            say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
+                f"({time.perf_counter() - start:.1f} s)")
+    df = pd.concat(frames, ignore_index=True)
+    df = df[["config", *[c for c in df.columns if c != "config"]]]
+    df["config"] = pd.Categorical(df["config"], categories=list(configs), ordered=True)
+    return df, pd.concat(rates, ignore_index=True)
+
+
+def plateau_replay(val_losses: Sequence[float], initial: float, factor: float, patience: int,
+                   min_lr: float = 0.0) -> list[float]:
+    """The rate of every epoch that ``ReduceLROnPlateau(monitor='val_loss')`` promises, replayed from the log.
+
+    After an epoch, if ``val_loss`` has not improved on its best for ``patience`` epochs, the rate
+    is multiplied by ``factor`` for the next epoch (no cooldown, ``min_delta=1e-4``, Keras' default).
+    """
+    rates, rate, best, wait = [], float(initial), math.inf, 0
+    for v in val_losses:
+        rates.append(rate)
+        if v < best - 1e-4:
+            best, wait = v, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                rate, wait = max(rate * factor, min_lr), 0
+    return rates

@@ -1,0 +1,83 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from dnnbook import backend, runtime
+from tests.conftest import ROOT
+
+
+def test_setup_prints_one_environment_line(capsys):
+    runtime.setup(7, "quick")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    line = out[0]
+    assert line.startswith(f"backend {keras.backend.backend()} ") and f"keras {keras.__version__}" in line
+    assert "profile quick" in line and "seed 7" in line and ("CPU" in line or "GPU" in line)
+
+
+def test_seed_everything_repeats_draws():
+    runtime.seed_everything(3)
+    a = np.random.rand(3)
+    runtime.seed_everything(3)
+    np.testing.assert_array_equal(a, np.random.rand(3))
+
+
+def test_gradients_of_a_linear_softmax_match_hand_computation():
+    # one Dense layer, softmax cross-entropy: dL/dW = x^T (p - onehot) / n
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    w = np.array([[0.1, -0.2], [0.3, 0.0], [-0.5, 0.4]], "float32")
+    b = np.array([0.05, -0.05], "float32")
+    model.set_weights([w, b])
+    x = np.array([[1.0, 2.0, -1.0], [0.5, -1.0, 2.0]], "float32")
+    y = np.array([0, 1])
+    logits = x @ w + b
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    onehot = np.eye(2)[y]
+    g = backend.gradients(model, x, y)
+    kernel, bias = [g[k] for k in g]
+    np.testing.assert_allclose(kernel, x.T @ (p - onehot) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bias, (p - onehot).mean(0), rtol=1e-5, atol=1e-6)
+
+
+AGREEMENT_SCRIPT = r"""
+import json, sys
+import numpy as np
+import dnnbook
+from dnnbook import backend, models
+import keras
+rng = np.random.default_rng(0)
+model = models.build_mlp((6,), 3, depth=4, width=5, activation="tanh", batch_norm="after")
+model.set_weights([rng.normal(size=w.shape).astype("float32") * 0.5 for w in model.get_weights()])
+x = rng.normal(size=(16, 6)).astype("float32"); y = rng.integers(0, 3, 16)
+g = backend.gradients(model, x, y, training=True)
+print(json.dumps([float(np.linalg.norm(v)) for v in g.values()]))
+"""
+
+
+def _available(name):
+    mod = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[name]
+    return subprocess.call([sys.executable, "-c", f"import {mod}"], stderr=subprocess.DEVNULL) == 0
+
+
+def test_gradient_norms_agree_across_backends():
+    """Per-layer gradient norms of one model on one batch agree on TensorFlow, JAX and PyTorch."""
+    missing = [b for b in runtime.BACKENDS if not _available(b)]
+    if missing and os.environ.get("DNNBOOK_REQUIRE_ALL_BACKENDS") == "1":
+        pytest.fail(f"backends not installed: {missing}")
+    if missing:
+        pytest.skip(f"backends not installed: {missing} (make test installs all three)")
+    norms = {}
+    for name in runtime.BACKENDS:
+        env = {**os.environ, "KERAS_BACKEND": name, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        out = subprocess.run([sys.executable, "-c", AGREEMENT_SCRIPT], env=env, cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+        norms[name] = np.array(json.loads(out.strip().splitlines()[-1]))
+    assert len(norms["tensorflow"]) == 4 * 4 + 2  # 4 × (kernel, bias, gamma, beta) + output kernel, bias
+    for name in ("jax", "torch"):
+        np.testing.assert_allclose(norms[name], norms["tensorflow"], rtol=1e-4, atol=1e-6,
+                                   err_msg=f"{name} disagrees with tensorflow")

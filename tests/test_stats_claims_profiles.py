@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from dnnbook import claims, profiles, stats
+
+
+def test_mean_ci_matches_t_distribution():
+    ci = stats.mean_ci([1.0, 2.0, 3.0])
+    # t_{0.975, 2} = 4.302653; std = 1; half width = 4.302653 / sqrt(3)
+    assert ci.mean == pytest.approx(2.0) and ci.std == pytest.approx(1.0)
+    assert ci.high - ci.mean == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
+    assert ci.excludes(5.0) and not ci.excludes(0.0)
+
+
+def test_paired_diff_uses_pairs():
+    a, b = [0.80, 0.70, 0.90], [0.78, 0.68, 0.88]
+    d = stats.paired_diff(a, b)
+    assert d.mean == pytest.approx(0.02) and d.std == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        stats.paired_diff([1, 2], [1, 2, 3])
+
+
+def test_claim_prints_or_raises(capsys):
+    claims.claim("two is more than one", 2 > 1, "2 vs 1", figure="fig 1")
+    assert capsys.readouterr().out == "✓ two is more than one — 2 vs 1 [fig 1]\n"
+    with pytest.raises(claims.ClaimError, match="one is more than two — 1 vs 2"):
+        claims.claim("one is more than two", np.bool_(False), "1 vs 2")
+
+
+def test_profiles_get_and_errors():
+    q = profiles.get("quick")
+    assert q.name == "quick" and q.n_seeds >= 3 and q.seeds(10) == list(range(10, 10 + q.n_seeds))
+    f = profiles.get("full")
+    assert f.n_train > q.n_train and f.n_seeds >= 5
+    assert profiles.get("auto").name in ("quick", "full")
+    with pytest.raises(profiles.UnknownProfileError, match="unknown profile 'fast'; choose one of: quick, full, auto"):
+        profiles.get("fast")
+    with pytest.raises(KeyError, match="no section 'nope'"):
+        q.section("nope")
+    assert set(q.sections) == set(f.sections)
