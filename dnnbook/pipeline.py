@@ -217,5 +217,24 @@ def build(selected: list[Chapter] | None = None) -> Path:
     print("building the HTML book with Jupyter Book", flush=True)
     if subprocess.call(cmd) != 0:
         raise PipelineError("jupyter-book build failed (warnings are errors; see above)")
+    _drop_duplicate_thebe_config(site / "_build" / "html")
     shutil.move(site / "_build" / "html", HTML)
     return HTML / "index.html"
+
+
+def _drop_duplicate_thebe_config(html_root: Path) -> None:
+    """Remove the second copy of sphinx-thebe's inline ``const THEBE_JS_URL`` script.
+
+    Jupyter Book 1 with sphinx-book-theme loads sphinx-thebe twice, so every page declares
+    the same ``const`` twice and the browser logs a SyntaxError on each page load.
+    """
+    marker = "<script>const THEBE_JS_URL"
+    for page in html_root.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        first = text.find(marker)
+        if first < 0:
+            continue
+        second = text.find(marker, first + len(marker))
+        if second >= 0:
+            end = text.index("</script>", second) + len("</script>")
+            page.write_text(text[:second] + text[end:], encoding="utf-8")

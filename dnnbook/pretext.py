@@ -94,28 +94,38 @@ class GAN:
         return keras.Sequential([keras.Input(shape=self.shape), *body_layers(widths),
                                  keras.layers.Dense(1, activation="sigmoid")], name=name)
 
-    def fit(self, x: np.ndarray, *, epochs: int, batch_size: int = 64, seed: int = 0,
-            n_samples: int = 8) -> tuple[np.ndarray, list[dict[str, float]]]:
-        """Train; return samples of a fixed noise batch after each epoch ``(epochs, n, h, w)``
-        and the mean losses per epoch."""
+    def sample(self, z: np.ndarray) -> np.ndarray:
+        """Images generated from the noise ``z`` (a direct call: no ``predict`` overhead)."""
+        return np.asarray(keras.ops.convert_to_numpy(self.generator(z, training=False)))
+
+    def fit(self, x: np.ndarray, *, epochs: int, batch_size: int = 64, round_steps: int = 10,
+            seed: int = 0, n_samples: int = 8) -> tuple[np.ndarray, list[dict[str, float]]]:
+        """Train in rounds of ``round_steps`` discriminator steps then as many generator steps.
+
+        Returns samples of one fixed noise batch after each epoch ``(epochs, n, h, w)`` and the
+        mean losses per epoch.
+        """
         seed_everything(seed)
         rng = np.random.default_rng(seed)
         z_fixed = rng.normal(size=(n_samples, self.latent)).astype(np.float32)
-        ones, zeros = np.ones((batch_size, 1), np.float32), np.zeros((batch_size, 1), np.float32)
+        chunk = batch_size * round_steps
+        if chunk > len(x):
+            raise ValueError(f"a round needs {chunk} images, only {len(x)} given")
+        y_d = np.concatenate([np.full((chunk, 1), 0.9, np.float32), np.zeros((chunk, 1), np.float32)])
         samples, log = [], []
         for _ in range(epochs):
             order = rng.permutation(len(x))
             d_losses, g_losses = [], []
-            for start in range(0, len(x) - batch_size + 1, batch_size):
-                real = x[order[start:start + batch_size]]
-                z = rng.normal(size=(batch_size, self.latent)).astype(np.float32)
-                fake = self.generator.predict_on_batch(z)
-                d_losses.append(float(self.discriminator.train_on_batch(
-                    np.concatenate([real, fake]), np.concatenate([ones * 0.9, zeros]))))
+            for start in range(0, len(x) - chunk + 1, chunk):
+                fake = self.sample(rng.normal(size=(chunk, self.latent)).astype(np.float32))
+                x_d = np.concatenate([x[order[start:start + chunk]], fake])
+                d_losses += self.discriminator.fit(x_d, y_d, batch_size=2 * batch_size, epochs=1,
+                                                   verbose=0).history["loss"]
                 self._frozen.set_weights(self.discriminator.get_weights())
-                z = rng.normal(size=(batch_size, self.latent)).astype(np.float32)
-                g_losses.append(float(self.combined.train_on_batch(z, ones)))
-            samples.append(np.asarray(self.generator.predict_on_batch(z_fixed)))
+                z = rng.normal(size=(chunk, self.latent)).astype(np.float32)
+                g_losses += self.combined.fit(z, np.ones((chunk, 1), np.float32), batch_size=batch_size,
+                                              epochs=1, verbose=0).history["loss"]
+            samples.append(self.sample(z_fixed))
             log.append({"d_loss": float(np.mean(d_losses)), "g_loss": float(np.mean(g_losses))})
         return np.stack(samples), log
 

@@ -291,3 +291,103 @@ def plateau_replay(val_losses: Sequence[float], initial: float, factor: float, p
             if wait >= patience:
                 rate, wait = max(rate * factor, min_lr), 0
     return rates
+
+
+def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, steps_per_epoch: int,
+                   epochs: int) -> tuple[dict, dict[str, Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]]]:
+    """The book's schedules for one optimizer, all from ``base_rate``, over ``epochs`` epochs.
+
+    ``make_model(learning_rate)`` returns a compiled model. Returns the configs for
+    :func:`run_schedules` and, per config, ``promise(rates, history)``: the rate each recorded
+    update should have used (``rates`` and ``history`` restricted to one run).
+
+    - constant: ``base_rate`` throughout;
+    - power: ``base / (1 + t / steps_per_epoch)``: half after one epoch;
+    - exponential: ``base * 0.1 ** (t / total)``: ten times lower at the end;
+    - piecewise: ``base`` then ``base / 10`` for the last third of the epochs;
+    - performance: ``ReduceLROnPlateau(val_loss, factor=0.5, patience=1)``;
+    - 1cycle: peak ``3 × base`` at 45% of the updates, ending at ``3 × base / 1000``.
+    """
+    total = steps_per_epoch * epochs
+    drop_epoch = max(1, math.ceil(2 * epochs / 3))          # first epoch (0-based) at base / 10
+    sched = {"power": power(base_rate, steps_per_epoch),
+             "exponential": exponential(base_rate, total),
+             "piecewise": piecewise([drop_epoch * steps_per_epoch - 1], [base_rate, base_rate / 10])}
+    peak = 3 * base_rate
+    none: Callable[[], list] = lambda: []
+    configs = {"constant": (lambda: make_model(base_rate), none)}
+    configs.update({name: (lambda s=s: make_model(s), none) for name, s in sched.items()})
+    configs["performance"] = (lambda: make_model(base_rate),
+                              lambda: [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)])
+    configs["1cycle"] = (lambda: make_model(base_rate), lambda: [OneCycle(peak, total)])
+
+    def from_schedule(s):
+        return lambda rates, hist: np.asarray([float(ops.convert_to_numpy(s(t))) for t in rates["step"]])
+
+    def plateau(rates, hist):
+        per_epoch = plateau_replay(hist.sort_values("epoch")["val_loss"], base_rate, 0.5, 1)
+        return np.asarray([per_epoch[e - 1] for e in rates["epoch"]])
+
+    promises = {"constant": lambda rates, hist: np.full(len(rates), base_rate)}
+    promises.update({name: from_schedule(s) for name, s in sched.items()})
+    promises["performance"] = plateau
+    cycle = OneCycle(peak, total)
+    promises["1cycle"] = lambda rates, hist: np.asarray([cycle.rate(t) for t in rates["step"]])
+    return configs, promises
+
+
+def rate_errors(rates: pd.DataFrame, history: pd.DataFrame, promises: Mapping[str, Callable]) -> pd.Series:
+    """Per config: the largest relative gap between the applied and the promised rate, over all runs."""
+    out = {}
+    for name, promise in promises.items():
+        worst = 0.0
+        for seed, r in rates[rates["config"] == name].groupby("seed"):
+            h = history[(history["config"] == name) & (history["seed"] == seed)]
+            want = promise(r, h)
+            worst = max(worst, float(np.max(np.abs(r["rate"].to_numpy() - want) / want)))
+        out[name] = worst
+    return pd.Series(out, name="max relative error")
+
+
+def plot_rates(rates: pd.DataFrame, *, seed: int | None = None, title: str | None = None):
+    """The learning rate applied at every update, one line per config (one seed), log scale."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook.plots import style
+
+    style()
+    seed = int(rates["seed"].min()) if seed is None else seed
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    for name, r in rates[rates["seed"] == seed].groupby("config", sort=False):
+        ax.plot(r["step"], r["rate"], label=str(name), lw=1.4)
+    ax.set_yscale("log")
+    ax.set_xlabel("update (batch) number")
+    ax.set_ylabel("learning rate applied")
+    ax.legend(loc="lower left", ncols=2)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_finder(curves: pd.DataFrame, chosen: Mapping[str, float], *, title: str | None = None):
+    """Smoothed loss vs learning rate for each optimizer (log x), the chosen rate marked."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook.plots import style
+
+    style()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for name, c in curves.groupby("config", sort=False):
+        line, = ax.plot(c["rate"], c["smoothed"], lw=1.3, label=f"{name} → {chosen[name]:.2g}")
+        pick = np.interp(np.log(chosen[name]), np.log(c["rate"]), c["smoothed"])
+        ax.plot([chosen[name]], [pick], "o", color=line.get_color(), ms=5)
+    ax.set_xscale("log")
+    ax.set_ylim(0, max(3.5, float(curves.groupby("config")["smoothed"].first().max()) * 1.2))
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss (smoothed)")
+    ax.legend(loc="upper left", ncols=2, title="optimizer → chosen rate (●)")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -123,30 +123,32 @@ Factory = Callable[[], tuple[keras.Model, list[keras.layers.Layer]]]
 
 
 def train_schedule(make: Factory, data: Splits, schedule: Schedule, *, seed: int) -> pd.DataFrame:
-    """Train one model per :class:`Schedule`; one row per epoch, test metrics at the end.
+    """Train one model per :class:`Schedule`; one row with its final train/valid/test metrics.
 
     A model with reused layers trains ``frozen_epochs`` with them frozen, then
     ``tuned_epochs`` with everything trainable at ``tune_learning_rate``. A model without
-    reused layers trains all ``epochs`` at ``learning_rate``.
+    reused layers trains all ``epochs`` at ``learning_rate``. The validation and test sets
+    are only evaluated at the end (no choice is made during training).
     """
     seed_everything(seed)
     model, reused = make()
-    fit = dict(batch_size=schedule.batch_size, verbose=0, validation_data=(data.x_valid, data.y_valid))
+    fit = dict(batch_size=schedule.batch_size, verbose=0)
     if reused:
         set_trainable(model, reused, False, schedule.learning_rate)
-        h1 = model.fit(data.x_train, data.y_train, epochs=schedule.frozen_epochs, **fit).history
+        model.fit(data.x_train, data.y_train, epochs=schedule.frozen_epochs, **fit)
         set_trainable(model, reused, True, schedule.tune_learning_rate)
-        h2 = model.fit(data.x_train, data.y_train, epochs=schedule.tuned_epochs, **fit).history
-        hist = {k: h1[k] + h2[k] for k in h1}
+        hist = model.fit(data.x_train, data.y_train, epochs=schedule.tuned_epochs, **fit).history
     else:
         compile_classifier(model, keras.optimizers.Adam(learning_rate=schedule.learning_rate))
         hist = model.fit(data.x_train, data.y_train, epochs=schedule.epochs, **fit).history
-    frame = pd.DataFrame({k: hist[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
-    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
-    frame.insert(0, "seed", int(seed))
-    test_loss, test_acc = model.evaluate(data.x_test, data.y_test, verbose=0, batch_size=512)[:2]
-    frame["test_loss"], frame["test_accuracy"] = float(test_loss), float(test_acc)
-    return frame
+    row = {"seed": int(seed), "epoch": schedule.epochs, "loss": hist["loss"][-1],
+           "accuracy": hist["accuracy"][-1]}
+    for split in ("valid", "test"):
+        loss, acc = model.evaluate(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"),
+                                   verbose=0, batch_size=512)[:2]
+        prefix = "val" if split == "valid" else "test"
+        row[f"{prefix}_loss"], row[f"{prefix}_accuracy"] = float(loss), float(acc)
+    return pd.DataFrame([row])
 
 
 def compare_runs(configs: Mapping[str, Callable[[int], Factory]], data_for_seed: Callable[[int], Splits],

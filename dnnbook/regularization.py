@@ -1,0 +1,302 @@
+"""Regularization measurements: noisy labels, the loss split into its data and penalty parts,
+weight statistics (norms, sparsity, max-norm bounds) and after-training generalization gaps."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import keras
+import numpy as np
+import pandas as pd
+
+from dnnbook.data import Splits
+
+
+def flip_labels(y: np.ndarray, fraction: float, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Give exactly ``round(fraction * len(y))`` labels a different, uniformly drawn class.
+
+    Returns the noisy labels and the boolean mask of the flipped ones.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y).copy()
+    flipped = np.zeros(len(y), dtype=bool)
+    flipped[rng.permutation(len(y))[:int(round(fraction * len(y)))]] = True
+    y[flipped] = (y[flipped] + rng.integers(1, n_classes, int(flipped.sum()))) % n_classes
+    return y, flipped
+
+
+def with_label_noise(splits: Splits, fraction: float, seed: int) -> Splits:
+    """The same splits with ``fraction`` of the TRAINING labels flipped (validation and test stay clean)."""
+    y, _ = flip_labels(splits.y_train, fraction, splits.n_classes, seed)
+    return Splits(splits.x_train, y, splits.x_valid, splits.y_valid, splits.x_test, splits.y_test,
+                  splits.class_names)
+
+
+def penalty(model: keras.Model) -> float:
+    """The regularization loss at the current weights: the sum of ``model.losses``."""
+    losses = model.losses
+    return float(sum(float(keras.ops.convert_to_numpy(v)) for v in losses)) if losses else 0.0
+
+
+class PenaltyLog(keras.callbacks.Callback):
+    """Adds ``penalty`` (the regularization loss at the end of each epoch) to the fit history."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["penalty"] = penalty(self.model)
+
+
+def cross_entropy(model: keras.Model, x: np.ndarray, y: np.ndarray, *, training: bool = False,
+                  batch_size: int = 1000) -> tuple[float, float]:
+    """Mean cross-entropy (the data part of the loss, no penalty) and accuracy on ``(x, y)``.
+
+    ``training=True`` runs the forward pass with dropout on, as ``fit`` does.
+    """
+    from dnnbook.uncertainty import accuracy, nll, predict_proba
+
+    probs = predict_proba(model, x, training=training, batch_size=batch_size)
+    return nll(probs, y), accuracy(probs, y)
+
+
+def loss_parts(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """The loss Keras reports on ``(x, y)`` (``evaluate``) next to its two parts, measured apart:
+    the data part (cross-entropy of the predictions) and the penalty (regularization loss)."""
+    total = float(model.evaluate(x, y, verbose=0, batch_size=1000)[0])
+    data_part, _ = cross_entropy(model, x, y)
+    return {"reported": total, "data": data_part, "penalty": penalty(model)}
+
+
+def kernels(model: keras.Model) -> list[np.ndarray]:
+    """The Dense kernels of ``model`` as NumPy arrays, shape ``(inputs, units)``, input to output."""
+    return [keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers
+            if isinstance(layer, keras.layers.Dense)]
+
+
+def unit_norms(kernel: np.ndarray) -> np.ndarray:
+    """The L2 norm of every unit's incoming weight vector (the columns of a Dense kernel)."""
+    return np.sqrt((np.asarray(kernel, dtype=np.float64) ** 2).sum(axis=0))
+
+
+def weight_stats(model: keras.Model, tol: float = 1e-3) -> dict[str, float]:
+    """Whole-network kernel statistics: L2 norm, share of weights with ``|w| < tol``, largest unit norm."""
+    ks = kernels(model)
+    flat = np.concatenate([k.ravel() for k in ks]).astype(np.float64)
+    return {"weight_norm": float(np.sqrt((flat ** 2).sum())),
+            "near_zero": float(np.mean(np.abs(flat) < tol)),
+            "max_unit_norm": float(max(unit_norms(k).max() for k in ks))}
+
+
+def after_training(models: Mapping[tuple[str, int], keras.Model], data: Splits,
+                   history: pd.DataFrame | None = None, tol: float = 1e-3) -> pd.DataFrame:
+    """One row per trained ``(config, seed)``: training loss and accuracy measured after training
+    with dropout off and (loss) with dropout on, validation loss and accuracy, the accuracy gap
+    (train − validation), the penalty and the weight statistics. With ``history`` (from
+    :func:`dnnbook.experiments.run`), adds ``fit_loss``: the training loss fit reported for the
+    last epoch."""
+    rows = []
+    for (config, seed), model in models.items():
+        tr_loss, tr_acc = cross_entropy(model, data.x_train, data.y_train)
+        on_loss, _ = cross_entropy(model, data.x_train, data.y_train, training=True)
+        va_loss, va_acc = cross_entropy(model, data.x_valid, data.y_valid)
+        rows.append({"config": config, "seed": seed, "train_loss": tr_loss, "train_loss_dropout_on": on_loss,
+                     "train_accuracy": tr_acc, "val_loss": va_loss, "val_accuracy": va_acc,
+                     "gap": tr_acc - va_acc, "penalty": penalty(model), **weight_stats(model, tol)})
+    out = pd.DataFrame(rows)
+    if history is not None:
+        last = history.loc[history.groupby(["config", "seed"], observed=True)["epoch"].idxmax(),
+                           ["config", "seed", "loss"]].rename(columns={"loss": "fit_loss"})
+        last["config"] = last["config"].astype(str)
+        out = out.merge(last, on=["config", "seed"], how="left")
+    out["config"] = pd.Categorical(out["config"], categories=list(dict.fromkeys(out["config"])), ordered=True)
+    return out
+
+
+def diverged(history: pd.DataFrame, chance_loss: float) -> pd.Series:
+    """Per ``(config, seed)``: True when the training loss became non-finite or ended above
+    ``chance_loss`` (the loss of predicting the uniform distribution, ``ln(classes)``)."""
+    def one(g: pd.DataFrame) -> bool:
+        loss = g.sort_values("epoch")["loss"].to_numpy(dtype=float)
+        return bool((~np.isfinite(loss)).any() or loss[-1] > chance_loss)
+
+    return history.groupby(["config", "seed"], observed=True)[["epoch", "loss"]].apply(one)
+
+
+def summary(frame: pd.DataFrame, columns: tuple[str, ...], digits: int = 3) -> pd.DataFrame:
+    """Per config: ``mean ± std`` strings of ``columns`` over seeds (a compact display table)."""
+    g = frame.groupby("config", observed=True)[list(columns)]
+    mean, std = g.mean(), g.std(ddof=1)
+    return pd.DataFrame({c: [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(mean[c], std[c])]
+                         for c in columns}, index=mean.index)
+
+
+def regularizer(kind: str, l1: float = 0.0, l2: float = 0.0) -> Any:
+    """A kernel regularizer by name: ``none``, ``l1``, ``l2`` or ``l1_l2`` (both factors passed
+    explicitly: Keras 3's ``l1_l2`` defaults both to zero)."""
+    if kind == "none":
+        return None
+    if kind == "l1":
+        return keras.regularizers.L1(l1)
+    if kind == "l2":
+        return keras.regularizers.L2(l2)
+    if kind == "l1_l2":
+        return keras.regularizers.L1L2(l1=l1, l2=l2)
+    raise ValueError(f"unknown regularizer {kind!r}; choose one of: none, l1, l2, l1_l2")
+
+
+# --- figures -------------------------------------------------------------------------------
+
+def loss_split_figure(history: pd.DataFrame, configs: tuple[str, ...], *, title: str | None = None):
+    """Per config, the training loss fit reports per epoch and its penalty part (mean over seeds)."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook import plots
+
+    plots.style()
+    fig, axes = plt.subplots(1, len(configs), figsize=(3.1 * len(configs), 3.3), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], configs):
+        g = history[history["config"] == name].groupby("epoch")[["loss", "penalty"]].mean()
+        ax.fill_between(g.index, 0, g["penalty"], color="C1", alpha=0.5, label="penalty part")
+        ax.fill_between(g.index, g["penalty"], g["loss"], color="C0", alpha=0.4, label="data part (cross-entropy)")
+        ax.plot(g.index, g["loss"], color="C0", label="reported training loss")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+    axes[0][0].set_ylabel("training loss (nats)")
+    axes[0][-1].legend(loc="upper right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def weights_figure(models: Mapping[tuple[str, int], keras.Model], configs: tuple[str, ...], seed: int,
+                   *, tol: float = 1e-3, title: str | None = None):
+    """Left: histogram of |w| (log scale) per config for one seed, with the near-zero threshold.
+    Right: the whole-network weight norm per config and seed."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook import plots
+
+    plots.style()
+    fig, (ax, axn) = plt.subplots(1, 2, figsize=(9.0, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    bins = np.logspace(-8, 0.5, 60)
+    for i, name in enumerate(configs):
+        w = np.abs(np.concatenate([k.ravel() for k in kernels(models[(name, seed)])]))
+        ax.hist(np.clip(w, bins[0], None), bins=bins, histtype="step", lw=1.5, color=f"C{i}", label=name)
+    ax.axvline(tol, color="grey", ls="--", lw=1, label=f"|w| = {tol:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("|weight| (log scale; values below 1e-8 drawn at 1e-8)")
+    ax.set_ylabel(f"number of weights (seed {seed})")
+    ax.legend(loc="upper left")
+    seeds = sorted({s for c, s in models if c == configs[0]})
+    for i, name in enumerate(configs):
+        norms = [weight_stats(models[(name, s)], tol)["weight_norm"] for s in seeds]
+        axn.scatter([i] * len(norms), norms, color=f"C{i}", zorder=3)
+        axn.bar(i, np.mean(norms), color=f"C{i}", alpha=0.35)
+    axn.set_xticks(range(len(configs)), configs, rotation=20)
+    axn.set_ylabel("L2 norm of all kernels")
+    axn.set_title("weight norm (bar: mean, dots: seeds)", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def gap_figure(frame: pd.DataFrame, *, title: str | None = None):
+    """Training accuracy (dropout off, noisy labels) and validation accuracy per config and seed."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook import plots
+
+    plots.style()
+    names = list(frame["config"].cat.categories) if hasattr(frame["config"], "cat") else list(dict.fromkeys(frame["config"]))
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    for i, name in enumerate(names):
+        g = frame[frame["config"] == name]
+        ax.vlines(i, g["val_accuracy"].mean(), g["train_accuracy"].mean(), color="grey", lw=6, alpha=0.3)
+        ax.scatter([i - 0.08] * len(g), g["train_accuracy"], color="C0", s=18,
+                   label="training (noisy labels, dropout off)" if i == 0 else None)
+        ax.scatter([i + 0.08] * len(g), g["val_accuracy"], color="C1", s=18, marker="s",
+                   label="validation" if i == 0 else None)
+    ax.set_xticks(range(len(names)), names, rotation=20)
+    ax.set_ylabel("accuracy after training")
+    ax.legend(loc="lower left")
+    ax.set_title("grey bar: the generalization gap (mean over seeds)", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def unit_norms_figure(models: Mapping[tuple[str, int], keras.Model], configs: Mapping[str, float],
+                      *, title: str | None = None):
+    """Histogram of every unit's incoming-weight norm (all layers, all seeds) per config, with
+    each max-norm bound ``r`` drawn as a dashed line (``configs`` maps name → r, inf for none)."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook import plots
+
+    plots.style()
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    allnorms = {name: np.concatenate([unit_norms(k) for (c, _), m in models.items() if c == name
+                                      for k in kernels(m)]) for name in configs}
+    hi = max(v.max() for v in allnorms.values())
+    bins = np.linspace(0, hi * 1.02, 60)
+    for i, (name, r) in enumerate(configs.items()):
+        ax.hist(allnorms[name], bins=bins, histtype="step", lw=1.5, color=f"C{i}", label=name)
+        if np.isfinite(r):
+            ax.axvline(r, color=f"C{i}", ls="--", lw=1)
+    ax.set_xlabel("norm of a unit's incoming weights (dashed: the bound r)")
+    ax.set_ylabel("number of units")
+    ax.legend(loc="upper right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def factory(data: Splits, *, depth: int, width: int, optimizer: str = "adam", learning_rate: float = 1e-3,
+            momentum: float = 0.0, reg: str = "none", l1: float = 0.0, l2: float = 0.0,
+            dropout: float = 0.0, max_norm: float | None = None):
+    """A function returning a fresh compiled MLP for ``data`` with one regularizer switched on:
+    a kernel penalty (``reg``), ``dropout`` after each hidden block, or a ``max_norm`` bound on
+    every unit's incoming weights (``keras.constraints.MaxNorm(r, axis=0)``)."""
+    from dnnbook.models import build_mlp, compile_classifier
+
+    def make() -> keras.Model:
+        model = build_mlp(data.input_shape, data.n_classes, depth=depth, width=width, dropout=dropout,
+                          kernel_regularizer=regularizer(reg, l1, l2),
+                          kernel_constraint=keras.constraints.MaxNorm(max_norm, axis=0) if max_norm else None)
+        opt = (keras.optimizers.Adam(learning_rate=learning_rate) if optimizer == "adam"
+               else keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum))
+        return compile_classifier(model, opt)
+
+    return make
+
+
+def dropout_losses_figure(frame: pd.DataFrame, configs: tuple[str, ...], *, title: str | None = None):
+    """Grouped bars per config (mean over seeds, dots per seed): the training loss fit reported
+    in the last epoch, the training loss after training with dropout on and off, the validation loss."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook import plots
+
+    plots.style()
+    cols = {"fit_loss": "training, as fit reports it", "train_loss_dropout_on": "training, dropout on",
+            "train_loss": "training, dropout off", "val_loss": "validation"}
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    width = 0.8 / len(cols)
+    for j, (col, lab) in enumerate(cols.items()):
+        for i, name in enumerate(configs):
+            v = frame.loc[frame["config"] == name, col].to_numpy()
+            x = i + (j - (len(cols) - 1) / 2) * width
+            ax.bar(x, v.mean(), width=width * 0.95, color=f"C{j}", alpha=0.6, label=lab if i == 0 else None)
+            ax.scatter([x] * len(v), v, color=f"C{j}", s=8, zorder=3)
+    ax.set_xticks(range(len(configs)), configs)
+    ax.set_ylabel("cross-entropy loss (nats)")
+    ax.legend(loc="upper left", ncol=2)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.25)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

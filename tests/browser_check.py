@@ -1,0 +1,70 @@
+"""What a reader's browser must see on every page of the built book."""
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Console messages of the theme itself that are not failures of the book.
+BENIGN_CONSOLE = ("Got invalid theme mode",)
+ERROR_SELECTORS = (".output.traceback", ".output.error", ".output.stderr", "div.stderr", "pre.error")
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@contextmanager
+def serve(root: Path):
+    """Serve ``root`` on 127.0.0.1 (a free port); yields the base URL."""
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def open_page(browser, url: str):
+    """Load ``url`` in a new page; return the page and the console errors it logged."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+            and not m.text.startswith(BENIGN_CONSOLE) else None)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
+    response = page.goto(url)
+    if response is None or not response.ok:
+        errors.append(f"HTTP {response.status if response else 'no response'} for {url}")
+    page.wait_for_load_state("networkidle")
+    return page, errors
+
+
+def page_problems(page, console_errors: list[str], claim_statements: list[str] = ()) -> list[str]:
+    """Everything wrong with a loaded page, as readable sentences (empty when all is well)."""
+    problems = [f"console error: {e}" for e in console_errors]
+    broken = page.eval_on_selector_all(
+        "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'))")
+    problems += [f"image did not load: {src}" for src in broken]
+    for selector in ERROR_SELECTORS:
+        n = page.locator(selector).count()
+        if n:
+            problems.append(f"{n} error output(s) on the page ({selector})")
+    text = page.inner_text("body")
+    for marker in ("Traceback (most recent call last)", "ClaimError", "Error: "):
+        if marker in text:
+            problems.append(f"error text on the page: {marker!r}")
+    for statement in claim_statements:
+        loc = page.get_by_text(statement, exact=False)
+        if loc.count() == 0 or not loc.first.is_visible():
+            problems.append(f"claim not visible: {statement[:60]}...")
+    return problems

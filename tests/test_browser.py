@@ -1,0 +1,119 @@
+"""The built book, as a reader's browser (Debian's Chromium) sees it."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dnnbook import book_pages, pipeline
+from tests.browser_check import CHROMIUM, CHROMIUM_ARGS, open_page, page_problems, serve
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+HTML = pipeline.HTML
+SCREENSHOTS = pipeline.BUILD / "screenshots"
+CHAPTERS = pipeline.chapters(ROOT)
+REPO = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].removeprefix("https://github.com/")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def site():
+    if not (HTML / "index.html").exists():
+        pytest.fail(f"no built book at {HTML}: run `python -m dnnbook all --profile quick` first")
+    with serve(HTML) as url:
+        yield url
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_chapter_page_as_a_reader_sees_it(browser, site, chapter):
+    executed = pipeline.EXECUTED / "chapters" / chapter.path.name
+    statements = [c["statement"] for c in book_pages.claims_in(executed)]
+    page, errors = open_page(browser, f"{site}/chapters/{chapter.name}.html")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{chapter.name}.png"), full_page=True)
+    problems = page_problems(page, errors, statements)
+    assert statements, f"{chapter.name} printed no claims"
+    assert page.locator(".cell_output img").count() > 0, f"{chapter.name} shows no figure"
+    colab = page.eval_on_selector_all(
+        "a[href*='colab.research.google.com']", "as => as.map(a => a.href)")
+    want = f"https://colab.research.google.com/github/{REPO}/blob/main/chapters/{chapter.path.name}"
+    assert colab and all(h == want for h in colab), f"Colab links {colab} should all be {want}"
+    page.close()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", ["index", "claims", "status"])
+def test_front_pages_load_cleanly(browser, site, name):
+    page, errors = open_page(browser, f"{site}/{name}.html")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    problems = page_problems(page, errors)
+    page.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_table_of_contents_reaches_every_chapter(browser, site):
+    page, _ = open_page(browser, f"{site}/index.html")
+    links = page.eval_on_selector_all("nav a.reference.internal", "as => as.map(a => a.href)")
+    page.close()
+    for chapter in CHAPTERS:
+        assert any(h.endswith(f"chapters/{chapter.name}.html") for h in links), f"TOC misses {chapter.name}"
+
+
+def test_claims_index_lists_exactly_the_printed_claims(browser, site):
+    printed = []
+    for chapter in CHAPTERS:
+        printed += [c["statement"] for c in book_pages.claims_in(pipeline.EXECUTED / "chapters" / chapter.path.name)]
+    page, _ = open_page(browser, f"{site}/claims.html")
+    rows = page.eval_on_selector_all("table tbody tr", "rs => rs.map(r => r.cells[1].innerText.trim())")
+    page.close()
+    assert sorted(rows) == sorted(s.strip() for s in printed)
+
+
+def test_status_page_has_every_chapter(browser, site):
+    page, _ = open_page(browser, f"{site}/status.html")
+    text = page.inner_text("body")
+    page.close()
+    status = json.loads(pipeline.STATUS.read_text())
+    for chapter in CHAPTERS:
+        assert chapter.name in text and chapter.name in status
+
+
+BROKEN_PAGE = """<html><body><h1>A page</h1>
+<img src="missing.png"><img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==">
+<div class="output traceback"><pre>Traceback (most recent call last):
+ValueError: boom</pre></div>
+<script>console.error("something broke")</script>
+</body></html>"""
+GOOD_PAGE = """<html><body><h1>A page</h1><p>✓ the claim holds — 1 vs 0</p>
+<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="></body></html>"""
+
+
+def test_the_checks_catch_a_broken_image_an_error_output_and_a_missing_claim(browser, tmp_path):
+    (tmp_path / "broken.html").write_text(BROKEN_PAGE)
+    (tmp_path / "good.html").write_text(GOOD_PAGE)
+    with serve(tmp_path) as url:
+        page, errors = open_page(browser, f"{url}/broken.html")
+        problems = page_problems(page, errors, ["a claim that is not there"])
+        page.close()
+        page, errors = open_page(browser, f"{url}/good.html")
+        good = page_problems(page, errors, ["the claim holds"])
+        page.close()
+    text = "\n".join(problems)
+    assert "image did not load: missing.png" in text
+    assert "error output" in text and "Traceback" in text
+    assert "something broke" in text
+    assert "claim not visible" in text
+    assert good == []

@@ -1,0 +1,109 @@
+"""The command line rejects bad input at once and never passes a failed build off as a book."""
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from dnnbook import cli, data
+from tests.conftest import ROOT
+
+
+def _cli(*args, env=None, cwd=ROOT):
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dnnbook", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["execute", "--profile", "fast"], "unknown profile 'fast'; choose one of: quick, full, auto"),
+    (["execute", "--chapters", "99"], "unknown chapter '99'; choose from: 00_baseline"),
+    (["all", "--backend", "mxnet"], "unknown backend 'mxnet'; choose one of: tensorflow, jax, torch"),
+])
+def test_bad_input_is_one_line_and_exit_2_before_any_work(tmp_path, args, message):
+    r = _cli(*args, env={"DNNBOOK_BUILD": str(tmp_path / "build")})
+    assert r.returncode == 2
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert lines == [f"dnnbook: error: {lines[0].split('error: ', 1)[1]}"] and message in lines[0]
+    assert not (tmp_path / "build").exists()
+
+
+def test_missing_data_fails_before_executing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DNNBOOK_DATA", str(tmp_path / "nothing"))
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(data, "KERAS_DIR", tmp_path / "no-keras")
+    monkeypatch.delenv("DNNBOOK_DOWNLOAD", raising=False)
+    from dnnbook import pipeline
+
+    called = []
+    monkeypatch.setattr(pipeline, "execute", lambda *a, **k: called.append(a))
+    assert cli.main(["execute", "--profile", "quick", "--chapters", "00"]) == 1
+    err = capsys.readouterr().err
+    assert "Fashion-MNIST not found" in err and "nothing" in err and "apt-get install" in err
+    assert not called
+
+
+def _notebook(path, code):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('PROFILE = "quick"\nSEED = 42')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params, nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def fake_book(tmp_path, tiny_fashion):
+    root = tmp_path / "book"
+    (root / "chapters").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml", "intro.md", "_static", "nbval_sanitize.cfg"):
+        src = ROOT / name
+        dst = root / name
+        if src.is_dir():
+            import shutil
+            shutil.copytree(src, dst)
+        else:
+            dst.write_text(src.read_text())
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nparts:\n  - caption: Chapters\n    chapters:\n"
+                                   "      - file: chapters/00_fine\n      - file: chapters/01_boom\n"
+                                   "  - caption: About\n    chapters:\n      - file: claims\n      - file: status\n")
+    _notebook(root / "chapters" / "00_fine.ipynb",
+              "from dnnbook.claims import claim\nprint('backend fake | profile', PROFILE)\n"
+              "claim('one is one', 1 == 1, 'checked')")
+    _notebook(root / "chapters" / "01_boom.ipynb", "x = 1\nraise ValueError('boom in the chapter')")
+    env = {"DNNBOOK_ROOT": str(root), "DNNBOOK_BUILD": str(root / "_build")}
+    return root, env
+
+
+@pytest.mark.pipeline
+def test_failing_chapter_is_named_kept_and_nothing_is_built(fake_book):
+    root, env = fake_book
+    r = _cli("all", "--profile", "quick", env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "chapter 01_boom failed in cell" in r.stderr and "ValueError: boom in the chapter" in r.stderr
+    assert (root / "_build" / "failed" / "01_boom.ipynb").exists()
+    assert not (root / "_build" / "executed" / "chapters" / "01_boom.ipynb").exists()
+    assert not (root / "_build" / "html").exists()
+    assert not list((root / "chapters").glob("*.running*"))
+    # sources are never touched
+    for nb in (root / "chapters").glob("*.ipynb"):
+        assert all(not c.get("outputs") for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+    # build refuses to render a chapter that was never executed
+    r = _cli("build", "--profile", "quick", env=env)
+    assert r.returncode == 1 and "not executed yet: 01_boom" in r.stderr
+
+
+@pytest.mark.pipeline
+def test_good_chapter_executes_validates_and_builds(fake_book):
+    root, env = fake_book
+    r = _cli("all", "--profile", "quick", "--chapters", "00", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (root / "_build" / "html" / "index.html").exists()
+    assert (root / "_build" / "html" / "chapters" / "00_fine.html").exists()
+    claims_html = (root / "_build" / "html" / "claims.html").read_text()
+    assert "one is one" in claims_html
+    status = json.loads((root / "_build" / "executed" / "status.json").read_text())
+    assert status["00_fine"]["profile"] == "quick" and status["00_fine"]["seconds"] > 0
+    assert "00_fine" in r.stdout and "The book is at" in r.stdout

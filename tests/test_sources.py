@@ -1,0 +1,52 @@
+"""Chapter sources: output-free, with the template's badge, Colab install cell and parameters."""
+import json
+import re
+
+import pytest
+import yaml
+
+from dnnbook import pipeline
+from tests.conftest import ROOT
+
+CHAPTERS = pipeline.chapters(ROOT)
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO = CONFIG["repository"]["url"].removeprefix("https://github.com/")
+
+
+def _nb(chapter):
+    return json.loads(chapter.path.read_text())
+
+
+def test_there_are_chapters():
+    assert [c.number for c in CHAPTERS][:1] == ["00"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_source_is_output_free(chapter):
+    for cell in _nb(chapter)["cells"]:
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, \
+                f"{chapter.name}: commit sources without outputs (clear them before committing)"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_template_badge_install_parameters_setup(chapter):
+    cells = _nb(chapter)["cells"]
+    first = "".join(cells[0]["source"])
+    assert first.startswith("# "), "first cell: the chapter title"
+    urls = re.findall(r"\(https://colab\.research\.google\.com/github/([^)]+)\)", first)
+    assert urls == [f"{REPO}/blob/main/chapters/{chapter.path.name}"], "Colab badge must open this file"
+    install = "".join(cells[1]["source"])
+    assert '"google.colab" in sys.modules' in install and "pip" in install and f"github.com/{REPO}" in install
+    assert "==" not in install, "Colab install uses version ranges, never exact pins"
+    params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1
+    assert re.fullmatch(r'PROFILE = "quick"[^\n]*\nSEED = 42', "".join(params[0]["source"]).strip())
+    setup = "".join(cells[cells.index(params[0]) + 1]["source"])
+    assert "dnnbook.profiles.get(PROFILE)" in setup and "dnnbook.runtime.setup(SEED" in setup
+
+
+def test_toc_lists_every_chapter():
+    toc = (ROOT / "_toc.yml").read_text()
+    for chapter in CHAPTERS:
+        assert f"chapters/{chapter.name}" in toc
