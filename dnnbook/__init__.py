@@ -15,7 +15,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "backend", "book_pages", "claims", "cli", "pipeline", "data", "experiments", "models", "plots", "profiles",
+    "backend", "book_pages", "claims", "cli", "pipeline", "data", "experiments", "lockstep", "models", "plots", "profiles",
     "runtime", "stats",
 }
 

@@ -38,62 +38,120 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _finish(frame: pd.DataFrame, model: keras.Model, data: Splits, seed: int, batch_size: int,
+            evaluate_test: bool, lockstep: int) -> pd.DataFrame:
+    """Add seed/epoch columns (and test metrics) to one run's history, in a fixed column order."""
+    n = len(frame)  # early stopping may end before ``epochs``
+    first = [c for c in METRICS if c in frame.columns]
+    frame = frame[first + [c for c in frame.columns if c not in first and c != "epoch_time"] + ["epoch_time"]]
+    frame.insert(0, "epoch", np.arange(1, n + 1))
+    frame.insert(0, "seed", int(seed))
+    frame["lockstep"] = lockstep
+    if evaluate_test:
+        test_loss, test_acc = model.evaluate(data.x_test, data.y_test, verbose=0,
+                                             batch_size=max(batch_size, 256))[:2]
+        frame["test_loss"], frame["test_accuracy"] = float(test_loss), float(test_acc)
+    return frame
+
+
 def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, batch_size: int = 32,
           callbacks: Iterable[keras.callbacks.Callback] = (), evaluate_test: bool = True,
-          fit_kwargs: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, keras.Model]:
+          fit_kwargs: Mapping[str, Any] | None = None,
+          order_seed: int | None = None) -> tuple[pd.DataFrame, keras.Model]:
     """Seed, build (``make_model`` returns a compiled model), fit and evaluate one run.
 
-    Returns the per-epoch history frame (columns ``seed, epoch, loss, accuracy, val_loss,
-    val_accuracy, epoch_time`` and ``test_loss, test_accuracy`` when asked) and the model.
+    ``seed`` sets the initial weights (and dropout masks); ``order_seed`` (default ``seed``)
+    the order of the batches. Returns the per-epoch history frame (columns ``seed, epoch,
+    loss, accuracy, val_loss, val_accuracy, epoch_time, lockstep`` and ``test_loss,
+    test_accuracy`` when asked) and the model.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     seed_everything(seed)
     model = make_model()
     timer = EpochTimer()
+    seed_everything(seed if order_seed is None else order_seed)
     hist = model.fit(data.x_train, data.y_train, validation_data=(data.x_valid, data.y_valid),
                      epochs=epochs, batch_size=batch_size, verbose=0,
                      callbacks=[timer, *callbacks], **dict(fit_kwargs or {}))
     frame = pd.DataFrame(hist.history)
-    n = len(frame)  # early stopping may end before ``epochs``
-    frame.insert(0, "epoch", np.arange(1, n + 1))
-    frame.insert(0, "seed", int(seed))
-    frame["epoch_time"] = timer.times[:n]
-    if evaluate_test:
-        test_loss, test_acc = model.evaluate(data.x_test, data.y_test, verbose=0,
-                                             batch_size=max(batch_size, 256))[:2]
-        frame["test_loss"], frame["test_accuracy"] = float(test_loss), float(test_acc)
-    return frame, model
+    frame["epoch_time"] = timer.times[:len(frame)]
+    return _finish(frame, model, data, seed, batch_size, evaluate_test, 1), model
+
+
+def _lockstep_reason(make_model: ModelFactory, seeds: list[int], callbacks, fit_kwargs,
+                     lockstep: bool | None) -> tuple[str | None, list[keras.Model]]:
+    """Why this config must run seed after seed (None if it can run in lockstep) and the
+    replicas already built for lockstep."""
+    from dnnbook import lockstep as ls
+
+    if lockstep is False:
+        return "lockstep=False", []
+    if len(seeds) < 2:
+        return "a single seed", []
+    if callbacks is not None or fit_kwargs:
+        return "callbacks or fit options act on the shared training loop", []
+    replicas = []
+    for seed in seeds:
+        seed_everything(seed)
+        replicas.append(make_model())
+    reason = ls.why_not(replicas[0])
+    return reason, ([] if reason else replicas)
 
 
 def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int], *, epochs: int,
         batch_size: int = 32, callbacks: Callable[[], list] | None = None,
         evaluate_test: bool = True, models: MutableMapping | None = None,
-        fit_kwargs: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        fit_kwargs: Mapping[str, Any] | None = None, lockstep: bool | None = None,
+        steps_per_execution: int = 4) -> pd.DataFrame:
     """Train every config for every seed; return the tidy history of all runs.
 
     ``configs`` maps a name to a factory returning a fresh compiled model; ``callbacks`` is a
-    factory of fresh callbacks per run. Pass a dict as ``models`` to keep the trained models,
-    keyed by ``(config, seed)``. One progress line per run goes to stderr.
+    factory of fresh callbacks per run. Each seed sets a run's initial weights; the batch order
+    is drawn from the first seed and shared by every run, so configs are compared on the same
+    batches. Where nothing couples them, a config's seeds train together in lockstep (one
+    computation, same results as seed after seed); otherwise, or with ``lockstep=False``, seed
+    after seed, and the reason is printed. Pass a dict as ``models`` to keep the trained models,
+    keyed by ``(config, seed)``. Progress lines go to stderr.
     """
+    from dnnbook import lockstep as ls
+
     seeds = [int(s) for s in seeds]
     if not configs or not seeds:
         raise ValueError("run needs at least one config and one seed")
+    order_seed = seeds[0]
     frames, total, k = [], len(configs) * len(seeds), 0
     for name, make_model in configs.items():
-        for seed in seeds:
-            k += 1
+        reason, replicas = _lockstep_reason(make_model, seeds, callbacks, fit_kwargs, lockstep)
+        if replicas:
             start = time.perf_counter()
-            frame, model = train(make_model, data, seed=seed, epochs=epochs, batch_size=batch_size,
-                                 callbacks=callbacks() if callbacks else (),
-                                 evaluate_test=evaluate_test, fit_kwargs=fit_kwargs)
+            histories = ls.fit(replicas, data, epochs=epochs, batch_size=batch_size,
+                               order_seed=order_seed, steps_per_execution=steps_per_execution)
+            done = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(seeds)), m)
+                    for seed, h, m in zip(seeds, histories, replicas)]
+            k += len(seeds)
+            accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done)
+            say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep: val_accuracy {accs} "
+                f"({time.perf_counter() - start:.1f} s)")
+        else:
+            if reason and len(seeds) > 1 and lockstep is not False:
+                say(f"{name}: seed after seed ({reason})")
+            done = []
+            for seed in seeds:
+                k += 1
+                start = time.perf_counter()
+                frame, model = train(make_model, data, seed=seed, epochs=epochs, batch_size=batch_size,
+                                     callbacks=callbacks() if callbacks else (),
+                                     evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
+                                     order_seed=order_seed)
+                done.append((seed, frame, model))
+                say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
+                    f"({time.perf_counter() - start:.1f} s)")
+        for seed, frame, model in done:
             frame.insert(0, "config", name)
             frames.append(frame)
             if models is not None:
                 models[(name, seed)] = model
-            last = frame.iloc[-1]
-            say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {last['val_accuracy']:.4f} "
-                f"({time.perf_counter() - start:.1f} s)")
     df = pd.concat(frames, ignore_index=True)
     df["config"] = pd.Categorical(df["config"], categories=list(configs), ordered=True)
     return df

@@ -156,6 +156,7 @@ def sample_rows(samples: np.ndarray, *, title: str | None = None, every: int = 1
             ax = axes[r][c]
             ax.imshow(samples[epoch, c], cmap="binary", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
+            ax.grid(False), [sp.set_visible(False) for sp in ax.spines.values()]
             if c == 0:
                 ax.set_ylabel(f"epoch {epoch + 1}", fontsize=8)
     if title:
@@ -177,9 +178,31 @@ def reconstructions(model: keras.Model, x: np.ndarray, n: int = 8, *, title: str
         for r, img in enumerate((x[c], recon[c])):
             axes[r][c].imshow(img, cmap="binary", vmin=0, vmax=1)
             axes[r][c].set_xticks([]), axes[r][c].set_yticks([])
+            axes[r][c].grid(False), [sp.set_visible(False) for sp in axes[r][c].spines.values()]
     axes[0][0].set_ylabel("original", fontsize=8)
     axes[1][0].set_ylabel("rebuilt", fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def reconstruction_mse(model: keras.Model, x: np.ndarray, x_reference: np.ndarray) -> tuple[float, float]:
+    """Mean squared pixel error of the autoencoder on ``x``, and of the mean image of
+    ``x_reference`` (the best constant guess) on ``x``."""
+    recon = np.asarray(model.predict(x, verbose=0, batch_size=512))
+    mean_image = x_reference.mean(axis=0, keepdims=True)
+    return float(((recon - x) ** 2).mean()), float(((mean_image - x) ** 2).mean())
+
+
+def strategy_configs(pretrained: dict[str, keras.Model], input_shape: Sequence[int], n_classes: int):
+    """Few-label classifiers: from scratch, and one per pretrained model (its body reused,
+    a new softmax output on top). Same architecture everywhere; only the start differs."""
+    from dnnbook.transfer import reuse_layers
+
+    def on(model: keras.Model):
+        return lambda s: lambda: reuse_layers(model, 2, [keras.layers.Dense(n_classes, activation="softmax")])
+
+    configs = {"from scratch": lambda s: lambda: (classifier(input_shape, n_classes), [])}
+    configs.update({name: on(model) for name, model in pretrained.items()})
+    return configs

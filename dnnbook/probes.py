@@ -169,12 +169,15 @@ def probe_pairings(pairings: Mapping[str, Pairing] | Sequence[str], x: Any, y: A
     return cat(pd.concat(grads, ignore_index=True)), cat(pd.concat(acts, ignore_index=True))
 
 
-class ReusedModel:
-    """A model factory for :func:`dnnbook.experiments.run` that traces the training step once.
 
-    Each call builds a fresh model with the current seed (cheap) and copies its initial weights
-    into one cached, compiled model whose optimizer state is reset to zero, so every seed starts
-    from its own initialization but the backend compiles the training step only once per config.
+
+class ReusedModel:
+    """A model factory that compiles the training step once and reuses it for every seed.
+
+    Each call builds a fresh model under the current seed (cheap) and copies its initial
+    weights into one cached compiled model whose optimizer state is reset, so every seed
+    starts from its own initialization while the backend traces the training step only once.
+    Use it with :func:`run_seeds`, which trains seed after seed.
     """
 
     def __init__(self, build: Callable[[], keras.Model], optimizer: Callable[[], Any]) -> None:
@@ -193,11 +196,165 @@ class ReusedModel:
         return self.model
 
 
+def run_seeds(configs: Mapping[str, Callable[[], keras.Model]], data: Any, seeds: Sequence[int], *,
+              epochs: int, batch_size: int = 32, validation_batch_size: int = 1000,
+              probe: Callable[[keras.Model], pd.DataFrame] | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Train every config seed after seed with :func:`dnnbook.experiments.train`.
+
+    Returns the tidy history (as :func:`dnnbook.experiments.run`) and, if ``probe`` is given,
+    the concatenation of ``probe(model)`` after each run with ``config`` and ``seed`` columns.
+    """
+    import time
+
+    from dnnbook import experiments
+
+    frames, probed, total, k = [], [], len(configs) * len(seeds), 0
+    for name, make in configs.items():
+        for seed in seeds:
+            k += 1
+            start = time.perf_counter()
+            frame, model = experiments.train(make, data, seed=int(seed), epochs=epochs,
+                                             batch_size=batch_size, evaluate_test=False,
+                                             fit_kwargs={"validation_batch_size": validation_batch_size})
+            frame.insert(0, "config", name)
+            frames.append(frame)
+            if probe is not None:
+                probed.append(probe(model).assign(config=name, seed=int(seed)))
+            experiments.say(f"[{k}/{total}] {name} seed {seed}: val_accuracy "
+                            f"{frame['val_accuracy'].iloc[-1]:.4f} ({time.perf_counter() - start:.1f} s)")
+    cat = lambda df: df.assign(config=pd.Categorical(df["config"], categories=list(configs), ordered=True))  # noqa: E731
+    return cat(pd.concat(frames, ignore_index=True)), (cat(pd.concat(probed, ignore_index=True)) if probe else None)
+
+
 def pairing_configs(names: Sequence[str], input_shape: Sequence[int], n_classes: int, *, depth: int,
                     width: int = 100, optimizer: Callable[[], Any] | None = None,
                     **kwargs: Any) -> dict[str, ReusedModel]:
-    """Factories (for :func:`dnnbook.experiments.run`) of the deep MLP with each named pairing."""
+    """:class:`ReusedModel` factories of the deep MLP with each named pairing, for :func:`run_seeds`.
+
+    ``optimizer`` returns a fresh optimizer (default: plain SGD, learning rate 0.01).
+    """
     optimizer = optimizer or (lambda: keras.optimizers.SGD(learning_rate=0.01))
     return {name: ReusedModel(lambda name=name: deep_mlp(name, input_shape, n_classes, depth=depth,
                                                          width=width, **kwargs), optimizer)
             for name in names}
+
+
+def saturated_fraction(model: keras.Model, x: Any, threshold: float = 0.01) -> float:
+    """Fraction of hidden pre-activations z where the logistic slope σ'(z) is below ``threshold``."""
+    zs = [z.ravel() for z, _ in hidden_activations(model, x)]
+    return float(np.mean(sigmoid_derivative(np.concatenate(zs)) < threshold))
+
+
+def dead_unit_gradients(model: keras.Model, x: Any, y: Any) -> pd.DataFrame:
+    """Each never-positive hidden unit on the batch (see :func:`dead_units`) with the norm of
+    the loss gradient w.r.t. its incoming weights: exactly 0 for a dead ReLU, not for LeakyReLU."""
+    grads = backend.gradients(model, x, y)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    rows = []
+    for i, (z, _) in enumerate(hidden_activations(model, x)):
+        never = np.flatnonzero(np.all(z.reshape(len(z), -1) <= 0.0, axis=0))
+        col = np.linalg.norm(grads[dense[i].kernel.path], axis=0)
+        rows += [{"layer": i + 1, "unit": int(u), "grad_norm": float(col[u])} for u in never]
+    return pd.DataFrame(rows, columns=["layer", "unit", "grad_norm"])
+
+
+def bn_parameters(model: keras.Model) -> pd.DataFrame:
+    """Per BatchNormalization layer: inputs n, total, trainable (γ, β) and non-trainable
+    (moving mean and variance) parameter counts, read from the model."""
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            count = lambda vs: int(sum(np.prod(v.shape) for v in vs))  # noqa: E731
+            rows.append({"layer": layer.name, "inputs": int(layer.gamma.shape[0]),
+                         "parameters": layer.count_params(),
+                         "trainable": count(layer.trainable_weights),
+                         "non_trainable": count(layer.non_trainable_weights)})
+    return pd.DataFrame(rows).set_index("layer")
+
+
+def batch_dependence(model: keras.Model, x: Any, size: int = 64) -> dict[str, float]:
+    """How much example 0's output changes when the rest of its batch changes.
+
+    Feeds ``x[:size]`` and ``[x[0]] + x[size:2*size-1]`` in inference mode (moving averages)
+    and in training mode (batch statistics) and returns the largest change of example 0's
+    predicted probabilities in each mode. The model's weights are restored afterwards.
+    """
+    x = np.asarray(x, dtype="float32")
+    a, b = x[:size], np.concatenate([x[:1], x[size:2 * size - 1]])
+    saved = model.get_weights()
+    out = {}
+    for mode, training in (("inference", False), ("training", True)):
+        pa = keras.ops.convert_to_numpy(model(a, training=training))[0]
+        pb = keras.ops.convert_to_numpy(model(b, training=training))[0]
+        out[mode] = float(np.abs(pa - pb).max())
+    model.set_weights(saved)
+    return out
+
+
+# --- figures ----------------------------------------------------------------------------------
+def plot_layer_norms(norms: pd.DataFrame, title: str | None = None):
+    """Gradient norm per Dense kernel (log scale), one line per config; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook import plots
+
+    plots.style()
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    for name, g in norms.groupby("config", observed=True, sort=False):
+        ax.plot(g["layer"], g["norm"].where(g["norm"] > 0), marker="o", ms=2.5, label=str(name))
+    ax.set_yscale("log")
+    ax.set_xlabel("Dense layer (1 = next to the input; last = softmax output)")
+    ax.set_ylabel("‖∂loss/∂kernel‖ (L2 norm, log scale)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_activation_stats(acts: pd.DataFrame, title: str | None = None):
+    """Mean and std of each hidden layer's activations, one line per config; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook import plots
+
+    plots.style()
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), sharex=True)
+    for name, g in acts.groupby("config", observed=True, sort=False):
+        for ax, col in zip(axes, ("mean", "std")):
+            ax.plot(g["layer"], g[col], marker="o", ms=2, label=str(name))
+    axes[0].set_ylabel("mean activation")
+    axes[1].set_ylabel("std of activations (log scale)")
+    axes[1].set_yscale("log")
+    for ax in axes:
+        ax.set_xlabel("hidden layer (1 = next to the input)")
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sigmoid(depths: Sequence[int] = tuple(range(1, 21))):
+    """Left: σ and σ'. Right: the gradient left after n sigmoid units (log scale)."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook import plots
+
+    plots.style()
+    z = np.linspace(-8, 8, 801)
+    chain = sigmoid_chain(depths)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    a.plot(z, sigmoid(z), label="σ(z)")
+    a.plot(z, sigmoid_derivative(z), label="σ′(z), max 0.25 at z = 0")
+    a.set_xlabel("pre-activation z")
+    a.set_ylabel("value")
+    a.legend(loc="upper left")
+    b.semilogy(chain["n"], chain["bound"], "--", label="0.25ⁿ (best case)")
+    b.semilogy(chain["n"], chain["gradient"], "o-", ms=3, label="chain a_k = σ(a_{k−1}), a_0 = 0")
+    b.set_xlabel("number of sigmoid units n")
+    b.set_ylabel("∂a_n/∂a_0 (log scale)")
+    b.legend(loc="lower left")
+    fig.tight_layout()
+    return fig

@@ -47,25 +47,35 @@ class Profile:
 
 # --- per-chapter sections: one block per chapter, {"quick": {...}, "full": {...}} -----------
 # chapter 1: vanishing and exploding gradients
-_GRADIENTS: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
+_GRADIENTS: dict[str, dict[str, Any]] = {
+    "quick": {"depth": 20, "width": 100, "probe_batch": 256, "n_train": 1000, "n_valid": 1000,
+              "epochs": 3, "learning_rate": 0.01, "dying_depth": 5, "dying_learning_rate": 0.01,
+              "bn_depth": 10, "clip_depth": 5, "clip_learning_rate": 1.0},
+    "full": {"depth": 50, "width": 100, "probe_batch": 256, "n_train": 55000, "n_valid": 5000,
+             "epochs": 10, "learning_rate": 0.01, "dying_depth": 5, "dying_learning_rate": 0.01,
+             "bn_depth": 20, "clip_depth": 5, "clip_learning_rate": 1.0}}
 # chapter 2: pretrained layers
-_PRETRAINING: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}
+_PRETRAINING: dict[str, dict[str, Any]] = {
+    "quick": {"n_seeds": 5, "n_b_train": 200, "a_epochs": 5, "b_frozen_epochs": 4, "b_tuned_epochs": 8,
+              "pretext_epochs": 8, "gan_epochs": 5, "n_labels": 500, "few_epochs": 10,
+              "curve_labels": (100, 2000), "curve_seeds": 3},
+    "full": {"n_seeds": 20, "n_b_train": 200, "a_epochs": 20, "b_frozen_epochs": 5, "b_tuned_epochs": 15,
+             "pretext_epochs": 20, "gan_epochs": 30, "n_labels": 500, "few_epochs": 20,
+             "curve_labels": (100, 2000, 10000), "curve_seeds": 10}}
 # chapter 3: optimizers and learning-rate schedules
 _OPTIMIZERS: dict[str, dict[str, Any]] = {
-    "quick": {"n_train": 2000, "n_valid": 1000, "n_test": 1000, "epochs": 3, "finder_steps": 150,
-              "schedule_epochs": 4},
-    "full": {"n_train": 55000, "n_valid": 5000, "n_test": 10000, "epochs": 20, "finder_steps": 500,
-             "schedule_epochs": 25}}
+    "quick": {"n_train": 2000, "n_valid": 1000, "n_test": 1000, "epochs": 3, "finder_steps": 120},
+    "full": {"n_train": 55000, "n_valid": 5000, "n_test": 10000, "epochs": 20, "finder_steps": 500}}
 # chapter 4: regularization
 _REGULARIZATION: dict[str, dict[str, Any]] = {
     "quick": {"n_train": 1500, "n_valid": 2000, "n_test": 2000, "noise": 0.1, "depth": 2, "width": 256,
-              "epochs": 20, "batch_size": 64, "learning_rate": 2e-3, "l1": 1e-4, "l2": 1e-3,
+              "epochs": 15, "batch_size": 64, "learning_rate": 2e-3, "l1": 1e-4, "l2": 1e-3,
               "dropout_rates": (0.2, 0.5), "max_norms": (1.0, 2.0), "mc_samples": 30,
-              "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 6, "max_norm": 1.0}},
+              "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 4, "max_norm": 1.0}},
     "full": {"n_train": 5000, "n_valid": 5000, "n_test": 10000, "noise": 0.1, "depth": 2, "width": 256,
              "epochs": 50, "batch_size": 64, "learning_rate": 2e-3, "l1": 1e-4, "l2": 1e-3,
              "dropout_rates": (0.1, 0.2, 0.3, 0.5), "max_norms": (0.5, 1.0, 2.0, 4.0), "mc_samples": 100,
-             "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 20, "max_norm": 1.0}}}
+             "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 10, "max_norm": 1.0}}}
 
 _CHAPTER_SECTIONS = {"gradients": _GRADIENTS, "pretraining": _PRETRAINING,
                      "optimizers": _OPTIMIZERS, "regularization": _REGULARIZATION}

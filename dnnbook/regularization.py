@@ -62,14 +62,15 @@ def cross_entropy(model: keras.Model, x: np.ndarray, y: np.ndarray, *, training:
 def loss_parts(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """The loss Keras reports on ``(x, y)`` (``evaluate``) next to its two parts, measured apart:
     the data part (cross-entropy of the predictions) and the penalty (regularization loss)."""
-    total = float(model.evaluate(x, y, verbose=0, batch_size=1000)[0])
+    result = model.evaluate(x, y, verbose=0, batch_size=1000)
+    total = float(result[0] if isinstance(result, (list, tuple)) else result)
     data_part, _ = cross_entropy(model, x, y)
     return {"reported": total, "data": data_part, "penalty": penalty(model)}
 
 
 def kernels(model: keras.Model) -> list[np.ndarray]:
     """The Dense kernels of ``model`` as NumPy arrays, shape ``(inputs, units)``, input to output."""
-    return [keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers
+    return [keras.ops.convert_to_numpy(layer.kernel.value) for layer in model.layers
             if isinstance(layer, keras.layers.Dense)]
 
 

@@ -252,17 +252,20 @@ def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callabl
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every ``name -> (model factory, callbacks factory)`` for every seed, reading the rate back.
 
-    Returns the tidy history (as :func:`dnnbook.experiments.run`) and the applied rates, one
+    Runs go seed after seed (the callbacks act on the training loop), on the batch order of the
+    first seed as in :func:`dnnbook.experiments.run`. Returns the tidy history and the applied rates, one
     row per ``config, seed, step`` with the ``epoch`` of the step.
     """
     frames, rates, total, k = [], [], len(configs) * len(seeds), 0
+    order_seed = int(seeds[0])  # the batch order of dnnbook.experiments.run: the same for every run
     for name, (make_model, make_callbacks) in configs.items():
         for seed in seeds:
             k += 1
             start = time.perf_counter()
             recorder = RateRecorder()
             frame, _ = train(make_model, data, seed=int(seed), epochs=epochs, batch_size=batch_size,
-                             callbacks=[*make_callbacks(), recorder], evaluate_test=False)
+                             callbacks=[*make_callbacks(), recorder], evaluate_test=False,
+                             order_seed=order_seed)
             frames.append(frame.assign(config=name))
             rates.append(pd.DataFrame({"config": name, "seed": int(seed), "step": np.arange(len(recorder.rates)),
                                        "epoch": recorder.epochs, "rate": recorder.rates}))
@@ -294,12 +297,13 @@ def plateau_replay(val_losses: Sequence[float], initial: float, factor: float, p
 
 
 def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, steps_per_epoch: int,
-                   epochs: int) -> tuple[dict, dict[str, Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]]]:
+                   epochs: int, *, include_constant: bool = True) -> tuple[dict, dict[str, Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]]]:
     """The book's schedules for one optimizer, all from ``base_rate``, over ``epochs`` epochs.
 
     ``make_model(learning_rate)`` returns a compiled model. Returns the configs for
     :func:`run_schedules` and, per config, ``promise(rates, history)``: the rate each recorded
-    update should have used (``rates`` and ``history`` restricted to one run).
+    update should have used (``rates`` and ``history`` restricted to one run). Leave out the
+    constant rate (``include_constant=False``) when runs at ``base_rate`` exist already.
 
     - constant: ``base_rate`` throughout;
     - power: ``base / (1 + t / steps_per_epoch)``: half after one epoch;
@@ -333,6 +337,8 @@ def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, s
     promises["performance"] = plateau
     cycle = OneCycle(peak, total)
     promises["1cycle"] = lambda rates, hist: np.asarray([cycle.rate(t) for t in rates["step"]])
+    if not include_constant:
+        del configs["constant"], promises["constant"]
     return configs, promises
 
 
@@ -386,7 +392,7 @@ def plot_finder(curves: pd.DataFrame, chosen: Mapping[str, float], *, title: str
     ax.set_ylim(0, max(3.5, float(curves.groupby("config")["smoothed"].first().max()) * 1.2))
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss (smoothed)")
-    ax.legend(loc="upper left", ncols=2, title="optimizer → chosen rate (●)")
+    ax.legend(loc="lower left", ncols=2, title="optimizer → chosen rate (●)")
     if title:
         ax.set_title(title)
     fig.tight_layout()

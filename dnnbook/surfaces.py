@@ -186,7 +186,7 @@ def plot_race(surface: Surface, paths: Mapping[str, np.ndarray], *, title: str |
     if log_loss:
         bx.set_yscale("log")
     bx.set_title("loss per step")
-    bx.legend(loc="upper right", ncols=2)
+    bx.legend(loc="lower left", ncols=2)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

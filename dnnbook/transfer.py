@@ -16,7 +16,7 @@ import pandas as pd
 
 from dnnbook.data import Splits
 from dnnbook.experiments import say
-from dnnbook.models import compile_classifier
+from dnnbook.models import build_mlp, compile_classifier
 from dnnbook.runtime import seed_everything
 
 B_CLASSES = (0, 2)  # T-shirt/top, Pullover
@@ -127,13 +127,14 @@ def train_schedule(make: Factory, data: Splits, schedule: Schedule, *, seed: int
 
     A model with reused layers trains ``frozen_epochs`` with them frozen, then
     ``tuned_epochs`` with everything trainable at ``tune_learning_rate``. A model without
-    reused layers trains all ``epochs`` at ``learning_rate``. The validation and test sets
+    reused layers, or a schedule with ``frozen_epochs=0``, trains all ``epochs`` at
+    ``learning_rate`` (then the reused weights are only the starting point). The validation and test sets
     are only evaluated at the end (no choice is made during training).
     """
     seed_everything(seed)
     model, reused = make()
     fit = dict(batch_size=schedule.batch_size, verbose=0)
-    if reused:
+    if reused and schedule.frozen_epochs > 0:
         set_trainable(model, reused, False, schedule.learning_rate)
         model.fit(data.x_train, data.y_train, epochs=schedule.frozen_epochs, **fit)
         set_trainable(model, reused, True, schedule.tune_learning_rate)
@@ -206,3 +207,125 @@ def pad_to(x: np.ndarray, size: int) -> np.ndarray:
     out = np.zeros((x.shape[0], size, size), dtype=np.float32)
     out[:, lo:lo + s, lo:lo + s] = x
     return out
+
+
+def train_model_a(ab: ABSplit, *, epochs: int, seed: int, batch_size: int = 32) -> keras.Model:
+    """Model A: the book's MLP (3 × Dense(100, ReLU)) trained with Adam on task A."""
+    seed_everything(seed)
+    model = build_mlp(ab.a.input_shape, ab.a.n_classes, depth=3, width=100, name="model_a")
+    compile_classifier(model, keras.optimizers.Adam(learning_rate=1e-3))
+    model.fit(ab.a.x_train, ab.a.y_train, epochs=epochs, batch_size=batch_size, verbose=0)
+    return model
+
+
+def b_configs(model_a: keras.Model, n_classes: int = 2) -> dict[str, Callable[[int], Factory]]:
+    """Task-B models: from scratch, on all of A's hidden layers, and on A's lower two only."""
+    def out() -> keras.layers.Layer:
+        return keras.layers.Dense(n_classes, activation="softmax")
+
+    def new_hidden() -> keras.layers.Layer:
+        return keras.layers.Dense(100, activation="relu", kernel_initializer="he_normal")
+
+    shape = tuple(model_a.input_shape[1:])
+    return {
+        "B from scratch": lambda s: lambda: (build_mlp(shape, n_classes, depth=3, width=100), []),
+        "B on A (3 hidden)": lambda s: lambda: reuse_layers(model_a, 3, [out()]),
+        "B on A (lower 2)": lambda s: lambda: reuse_layers(model_a, 2, [new_hidden(), out()]),
+    }
+
+
+def gain_table(df: pd.DataFrame, reference: str, metric: str = "test_accuracy", digits: int = 4) -> pd.DataFrame:
+    """Per config: ``metric`` mean ± std, and its paired gain over ``reference`` with 95% CI."""
+    from dnnbook.experiments import compare, summarize
+
+    summary = summarize(df, metric)
+    fmt = f"{{:.{digits}f}}"
+    rows = []
+    for name, s in summary.iterrows():
+        row = {"config": name, f"{metric} (mean ± std)": f"{fmt.format(s['mean'])} ± {fmt.format(s['std'])}"}
+        if name == reference:
+            row["gain (mean)"], row["gain 95% CI"] = "—", "—"
+        else:
+            d = compare(df, str(name), reference, metric)
+            row["gain (mean)"] = f"{d.mean:+.{digits}f}"
+            row["gain 95% CI"] = f"[{d.low:+.{digits}f}, {d.high:+.{digits}f}]"
+        row["seeds"] = int(s["n"])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("config")
+
+
+def paired_plot(df: pd.DataFrame, reference: str, metric: str = "test_accuracy", *, title: str | None = None):
+    """Left: ``metric`` per seed and config, seeds joined by lines. Right: each config's
+    per-seed gain over ``reference`` with its mean and 95% CI. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook.experiments import compare, per_seed
+    from dnnbook.plots import label, style
+
+    style()
+    table = per_seed(df, metric)
+    names = [str(c) for c in table.columns]
+    others = [n for n in names if n != reference]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    for _, row in table.iterrows():
+        left.plot(range(len(names)), row.to_numpy(), color="grey", alpha=0.4, lw=0.8)
+    for i, n in enumerate(names):
+        left.plot(np.full(len(table), i), table[n], "o", ms=4)
+    left.set_xticks(range(len(names)), names, rotation=15, ha="right")
+    left.set_ylabel(f"{label(metric)} (one dot per seed)")
+    for i, n in enumerate(others):
+        diffs = (table[n] - table[reference]).to_numpy() * 100
+        d = compare(df, n, reference, metric)
+        right.plot(np.full(len(diffs), i), diffs, "o", ms=4, alpha=0.6)
+        right.errorbar(i + 0.2, d.mean * 100, yerr=[[max(d.mean - d.low, 0) * 100], [max(d.high - d.mean, 0) * 100]],
+                       fmt="s", color="black", capsize=4, label="mean and 95% CI" if i == 0 else None)
+    right.axhline(0, color="grey", ls="--", lw=1)
+    right.set_xticks(range(len(others)), others, rotation=15, ha="right")
+    right.set_xlim(-0.5, len(others) - 0.3)
+    right.set_ylabel(f"gain over {reference} (points)")
+    right.legend(loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def gain_curve(frames: Mapping[int, pd.DataFrame], config: str, reference: str,
+               metric: str = "test_accuracy", *, title: str | None = None):
+    """Gain of ``config`` over ``reference`` (mean and 95% CI, points) against the number of
+    labels; ``frames`` maps a label count to the comparison run with it. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from dnnbook.experiments import compare
+    from dnnbook.plots import style
+
+    style()
+    ns = sorted(frames)
+    ds = [compare(frames[n], config, reference, metric) for n in ns]
+    fig, ax = plt.subplots(figsize=(6.0, 3.4))
+    ax.errorbar(ns, [d.mean * 100 for d in ds],
+                yerr=np.array([[d.mean - d.low for d in ds], [d.high - d.mean for d in ds]]) * 100,
+                fmt="o-", capsize=4, label=f"{config} − {reference}, mean and 95% CI")
+    ax.axhline(0, color="grey", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.set_xlabel("labelled training images (log scale)")
+    ax.set_ylabel("test-accuracy gain (points)")
+    ax.legend(loc="best")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def input_shape_accuracies(model: keras.Model, x: np.ndarray, y: np.ndarray, size: int) -> dict[str, float]:
+    """Accuracy of ``model`` on ``x`` as it is, and on ``x`` shrunk to ``size`` × ``size`` and
+    then brought back to the model's shape by resizing or by zero-padding."""
+    small = downscale(x, size)
+    resized = upscale_input(model, (size, size))
+    resized.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    ev = lambda m, xx: float(m.evaluate(xx, y, verbose=0, batch_size=512)[1])  # noqa: E731
+    side = x.shape[1]
+    return {f"{side} × {side} original": ev(model, x),
+            f"{size} × {size} resized to {side} × {side}": ev(resized, small),
+            f"{size} × {size} zero-padded to {side} × {side}": ev(model, pad_to(small, side))}

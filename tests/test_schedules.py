@@ -1,0 +1,117 @@
+"""Unit tests of dnnbook.schedules and dnnbook.surfaces: rates promised are rates applied."""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from dnnbook import schedules, surfaces
+
+
+def _tiny_model(learning_rate=0.01) -> keras.Model:
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9), loss="mse")
+    return model
+
+
+def _data(n=64):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    return x, (x @ np.array([1.0, -2.0, 0.5], dtype="float32"))[:, None]
+
+
+def _rate(schedule, step):
+    return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
+def test_schedule_helpers_give_documented_rates():
+    assert _rate(schedules.power(0.1, 10), 0) == pytest.approx(0.1)
+    assert _rate(schedules.power(0.1, 10), 10) == pytest.approx(0.05)        # halves after `steps`
+    assert _rate(schedules.power(0.1, 10, power=2), 10) == pytest.approx(0.025)
+    assert _rate(schedules.exponential(0.1, 100), 100) == pytest.approx(0.01)  # ten times lower
+    assert _rate(schedules.exponential(0.1, 100), 50) == pytest.approx(0.1 * 0.1 ** 0.5)
+    pw = schedules.piecewise([9], [0.1, 0.01])
+    assert _rate(pw, 9) == pytest.approx(0.1) and _rate(pw, 10) == pytest.approx(0.01)
+    with pytest.raises(ValueError):
+        schedules.piecewise([5, 10], [0.1, 0.01])
+
+
+def test_one_cycle_rate_shape():
+    total, top = 101, 1.0
+    rates = [schedules.one_cycle_rate(t, total, top) for t in range(total)]
+    peak = int(np.argmax(rates))
+    assert rates[0] == pytest.approx(0.1) and rates[peak] == pytest.approx(1.0)
+    assert peak == 45
+    assert rates[90] == pytest.approx(0.1) and rates[-1] == pytest.approx(1e-3)
+    assert np.all(np.diff(rates[:peak + 1]) > 0) and np.all(np.diff(rates[peak:]) < 0)
+
+
+def test_one_cycle_callback_applies_promised_rate_every_batch():
+    x, y = _data()
+    model, steps = _tiny_model(), 8 * 3               # 8 batches per epoch, 3 epochs
+    cycle, rec = schedules.OneCycle(0.05, steps), schedules.RateRecorder()
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=[cycle, rec])
+    assert len(rec.rates) == steps
+    np.testing.assert_allclose(rec.rates, [cycle.rate(t) for t in range(steps)], rtol=1e-6)
+    assert max(rec.rates) == pytest.approx(0.05, rel=1e-6)
+
+
+def test_lr_finder_rates_are_exponential_and_applied():
+    x, y = _data()
+    model = _tiny_model()
+    finder, rec = schedules.LRFinder(1e-4, 1e-1, steps=12, stop_factor=math.inf), schedules.RateRecorder()
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=[finder, rec])
+    want = 1e-4 * 1000.0 ** (np.arange(12) / 11)
+    np.testing.assert_allclose(finder.rates, want, rtol=1e-6)   # stops after `steps` updates
+    np.testing.assert_allclose(rec.rates, want, rtol=1e-6)
+    assert finder.rates[-1] == pytest.approx(1e-1)
+    assert len(finder.losses) == 12 and np.all(np.isfinite(finder.losses))
+
+
+def test_lr_finder_recovers_batch_losses_from_running_mean():
+    x, y = _data()
+    model = _tiny_model()
+    finder = schedules.LRFinder(1e-6, 2e-6, steps=8, stop_factor=math.inf)   # rate ~ 0: weights barely move
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[finder])
+    pred = model.predict(x, verbose=0)
+    batch_mse = ((pred - y) ** 2).reshape(8, 8).mean(axis=1)
+    np.testing.assert_allclose(finder.losses, batch_mse, rtol=1e-3)
+
+
+def test_suggest_is_minimum_over_ten():
+    rates = np.logspace(-5, 1, 1201)                # dense, so the moving average lags little
+    losses = (np.log10(rates) + 2) ** 2            # minimum at 1e-2
+    assert schedules.suggest(rates, losses) == pytest.approx(1e-3, rel=0.25)
+    assert schedules.suggest(rates, losses, divisor=1.0) == pytest.approx(1e-2, rel=0.25)
+
+
+def test_plateau_replay_matches_keras_rule():
+    r = 0.1
+    assert schedules.plateau_replay([1.0, 0.9, 0.95, 0.96, 0.5], r, 0.5, 1) == pytest.approx([r, r, r, r / 2, r / 4])
+    assert schedules.plateau_replay([1.0, 1.1, 1.2], r, 0.5, 2) == pytest.approx([r, r, r])
+
+
+def test_rate_errors_flags_a_wrong_rate():
+    rates = pd.DataFrame({"config": "c", "seed": 0, "step": range(4), "epoch": 1, "rate": [0.1, 0.1, 0.1, 0.2]})
+    hist = pd.DataFrame({"config": ["c"], "seed": [0], "epoch": [1], "val_loss": [1.0]})
+    err = schedules.rate_errors(rates, hist, {"c": lambda r, h: np.full(len(r), 0.1)})
+    assert err["c"] == pytest.approx(1.0)
+
+
+def test_descent_matches_closed_form_sgd():
+    bowl = surfaces.quadratic(a=0.1, b=10.0, start=(-9.0, 1.5))
+    path = surfaces.descend(bowl, keras.optimizers.SGD(learning_rate=0.05), steps=20)
+    t = np.arange(21)
+    np.testing.assert_allclose(path[:, 0], -9.0 * (1 - 0.05 * 0.1) ** t, rtol=1e-5)
+    np.testing.assert_allclose(path[:, 1], 1.5 * (1 - 0.05 * 10.0) ** t, rtol=1e-4, atol=1e-6)
+
+
+def test_sign_changes_and_divergence():
+    assert surfaces.sign_changes([1, -1, 1, 1e-4, -1], tol=1e-3) == 3
+    assert surfaces.sign_changes([3, 2, 1]) == 0
+    bowl = surfaces.quadratic()
+    path = surfaces.descend(bowl, keras.optimizers.SGD(learning_rate=1.0), steps=400)  # 1 - 10 < -1: diverges
+    assert surfaces.distance_to_minimum(bowl, path) == math.inf
