@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 
@@ -32,14 +33,15 @@ def learning_curves(df: pd.DataFrame, metrics: Sequence[str] = ("val_accuracy",)
                     band: str = "std", logy: bool = False, title: str | None = None):
     """Mean over seeds per config and epoch, with a band (``std`` or ``minmax``) over seeds.
 
-    One panel per metric; returns the figure.
+    One panel per metric, one legend below the panels; ``logy`` puts the loss panels on a
+    log scale. Returns the figure.
     """
     if band not in ("std", "minmax"):
         raise ValueError(f"unknown band {band!r}; choose one of: std, minmax")
     style()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(STYLE["figure.figsize"][0] * min(len(metrics), 2) * 0.75
-                                                        if len(metrics) > 1 else STYLE["figure.figsize"][0], 3.6),
-                             squeeze=False)
+    n_configs = df["config"].nunique()
+    width = STYLE["figure.figsize"][0] if len(metrics) == 1 else min(4.2 * len(metrics), 10.0)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for name, g in df.groupby("config", observed=True, sort=False):
             stats = g.groupby("epoch")[metric].agg(["mean", "std", "min", "max", "count"])
@@ -51,14 +53,19 @@ def learning_curves(df: pd.DataFrame, metrics: Sequence[str] = ("val_accuracy",)
                 lo, hi = stats["min"], stats["max"]
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.18, linewidth=0)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label(metric))
-        if logy:
+        if logy and "loss" in metric:
             ax.set_yscale("log")
     n = int(df.groupby(["config"], observed=True)["seed"].nunique().min())
-    axes[0][0].legend(loc="best", title=f"mean, band = {'±1 std' if band == 'std' else 'min–max'} over {n} seeds")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    spread = "±1 std" if band == "std" else "min–max"
+    fig.legend(handles, labels, loc="lower center", ncol=min(n_configs, 4), frameon=False,
+               title=f"mean over {n} seeds, band {spread}", bbox_to_anchor=(0.5, 0.0))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    rows = -(-n_configs // 4)
+    fig.tight_layout(rect=(0, 0.08 + 0.07 * rows, 1, 1))
     return fig
 
 

@@ -221,7 +221,9 @@ def gap_figure(frame: pd.DataFrame, *, title: str | None = None):
                    label="validation" if i == 0 else None)
     ax.set_xticks(range(len(names)), names, rotation=20)
     ax.set_ylabel("accuracy after training")
-    ax.legend(loc="lower left")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.3 * (hi - lo))  # room for the legend above the data
+    ax.legend(loc="upper center", ncol=2)
     ax.set_title("grey bar: the generalization gap (mean over seeds)", fontsize=9)
     if title:
         fig.suptitle(title)

@@ -276,7 +276,7 @@ def paired_plot(df: pd.DataFrame, reference: str, metric: str = "test_accuracy",
     for i, n in enumerate(others):
         diffs = (table[n] - table[reference]).to_numpy() * 100
         d = compare(df, n, reference, metric)
-        right.plot(np.full(len(diffs), i), diffs, "o", ms=4, alpha=0.6)
+        right.plot(np.full(len(diffs), i), diffs, "o", ms=4, alpha=0.6, color=f"C{names.index(n)}")
         right.errorbar(i + 0.2, d.mean * 100, yerr=[[max(d.mean - d.low, 0) * 100], [max(d.high - d.mean, 0) * 100]],
                        fmt="s", color="black", capsize=4, label="mean and 95% CI" if i == 0 else None)
     right.axhline(0, color="grey", ls="--", lw=1)

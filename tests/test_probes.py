@@ -1,0 +1,95 @@
+"""Unit tests of dnnbook.probes: gradient norms against a hand computation, activation stats, dead units."""
+import keras
+import numpy as np
+import pytest
+
+from dnnbook import probes
+
+
+def tiny_model(activation="linear"):
+    """2 inputs -> Dense(2, activation) -> Dense(2, softmax), with known weights."""
+    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(2), keras.layers.Activation(activation),
+                              keras.layers.Dense(2, activation="softmax")])
+    w1 = np.array([[1.0, -2.0], [0.5, 1.0]], "float32")
+    b1 = np.array([0.1, -0.3], "float32")
+    w2 = np.array([[2.0, -1.0], [1.0, 3.0]], "float32")
+    b2 = np.array([0.0, 0.5], "float32")
+    model.set_weights([w1, b1, w2, b2])
+    return model, (w1, b1, w2, b2)
+
+
+def test_gradient_norms_match_hand_computation():
+    model, (w1, b1, w2, b2) = tiny_model("relu")
+    x = np.array([[1.0, 2.0], [-1.0, 0.5], [0.3, -0.7]], "float32")
+    y = np.array([0, 1, 1])
+    # forward and backward by hand: mean cross-entropy over the batch
+    z1 = x @ w1 + b1
+    a1 = np.maximum(z1, 0)
+    z2 = a1 @ w2 + b2
+    p = np.exp(z2 - z2.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    d2 = (p - np.eye(2)[y]) / len(x)
+    g2 = a1.T @ d2
+    d1 = (d2 @ w2.T) * (z1 > 0)
+    g1 = x.T @ d1
+    norms = probes.layer_gradient_norms(model, x, y)
+    assert list(norms["layer"]) == [1, 2]
+    np.testing.assert_allclose(norms["norm"], [np.linalg.norm(g1), np.linalg.norm(g2)], rtol=1e-5)
+    assert probes.first_to_last(probes.layer_gradient_norms(model, x, y).iloc[[0, 0, 1]]) == pytest.approx(1.0)
+
+
+def test_activation_stats_and_dead_units():
+    model, (w1, b1, _, _) = tiny_model("relu")
+    x = np.array([[1.0, -2.0], [2.0, -3.0], [0.5, -1.0]], "float32")
+    z = x @ w1 + b1  # second unit: -2x1 + x2 - 0.3 < 0 on every row -> dead
+    assert (z[:, 1] <= 0).all() and (z[:, 0] > 0).any()
+    dead = probes.dead_units(model, x)
+    assert dead.loc[0, "dead"] == 1 and dead.loc[0, "dead_fraction"] == 0.5
+    stats = probes.activation_stats(model, x)
+    a = np.maximum(z, 0)
+    assert stats.loc[0, "mean"] == pytest.approx(a.mean(), rel=1e-5)
+    assert stats.loc[0, "std"] == pytest.approx(a.std(), rel=1e-5)
+    grads = probes.dead_unit_gradients(model, x, np.array([0, 1, 0]))
+    assert list(grads["unit"]) == [1] and grads.loc[0, "grad_norm"] == 0.0
+
+
+def test_sigmoid_chain_and_saturation():
+    assert probes.sigmoid_derivative(0.0) == pytest.approx(0.25)
+    chain = probes.sigmoid_chain([1, 2])
+    assert chain.loc[0, "gradient"] == pytest.approx(0.25)
+    assert chain.loc[1, "gradient"] == pytest.approx(0.25 * probes.sigmoid_derivative(0.5))
+    assert (chain["gradient"] <= chain["bound"]).all()
+    model, _ = tiny_model("sigmoid")
+    big = np.array([[100.0, 0.0], [0.0, 0.0]], "float32")  # first row saturates both units, second none
+    assert probes.saturated_fraction(model, big) == pytest.approx(0.5)
+
+
+def test_bn_parameters_and_batch_dependence():
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(5, use_bias=False),
+                              keras.layers.BatchNormalization(), keras.layers.Dense(2, activation="softmax")])
+    table = probes.bn_parameters(model)
+    row = table.iloc[0]
+    assert (row["inputs"], row["parameters"], row["trainable"], row["non_trainable"]) == (5, 20, 10, 10)
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+    before = [w.copy() for w in model.get_weights()]
+    dep = probes.batch_dependence(model, x, size=8)
+    assert dep["inference"] < 1e-6 < dep["training"]
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_reused_model_restarts_from_fresh_weights():
+    from dnnbook.runtime import seed_everything
+
+    make = probes.ReusedModel(lambda: probes.deep_mlp("ReLU + He", (4,), 3, depth=2, width=5),
+                              lambda: keras.optimizers.Adam(learning_rate=0.1))
+    seed_everything(1)
+    m = make()
+    first = [w.copy() for w in m.get_weights()]
+    m.fit(np.ones((8, 4), "float32"), np.zeros(8, "int64"), epochs=1, verbose=0)
+    seed_everything(1)
+    again = make()
+    assert again is m
+    for a, b in zip(first, again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert int(keras.ops.convert_to_numpy(again.optimizer.iterations)) == 0
