@@ -78,8 +78,11 @@ def status_page(status: Mapping[str, Mapping]) -> str:
 
 
 def write_pages(site: Path, paths: list[Path], status: Mapping[str, Mapping]) -> None:
-    """Write ``claims.md`` and ``status.md`` into the staged book folder."""
+    """Write ``claims.md``, ``defaults.md`` and ``status.md`` into the staged book folder."""
+    from dnnbook import defaults
+
     (site / "claims.md").write_text(claims_page(paths), encoding="utf-8")
+    defaults.write(site, {p.stem: claims_in(p) for p in paths})
     names = {p.stem for p in paths}
     (site / "status.md").write_text(status_page({k: v for k, v in status.items() if k in names}),
                                     encoding="utf-8")

@@ -208,7 +208,12 @@ def build(selected: list[Chapter] | None = None) -> Path:
     (site / "chapters").mkdir()
     for p in paths:
         _stage_notebook(p, site / "chapters" / p.name)
-    book_pages.write_pages(site, paths, json.loads(STATUS.read_text()) if STATUS.exists() else {})
+    from dnnbook.defaults import MissingEvidence
+
+    try:
+        book_pages.write_pages(site, paths, json.loads(STATUS.read_text()) if STATUS.exists() else {})
+    except MissingEvidence as exc:
+        raise PipelineError(str(exc)) from None
     book_pages.restrict_toc(site / "_toc.yml", [c.name for c in selected])
     cmd = [sys.executable, "-m", "jupyter_book", "build", str(site), "-W", "--keep-going", "-q"]
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
