@@ -62,7 +62,7 @@ book: install data
 unit: install-all data
 	@for b in tensorflow jax torch; do \
 	  echo "== unit tests, backend $$b"; \
-	  KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -m "not pipeline and not browser" tests || exit 1; \
+	  DNNBOOK_REQUIRE_ALL_BACKENDS=1 KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -m "not pipeline and not browser" tests || exit 1; \
 	done
 
 pipeline: install data
