@@ -37,6 +37,9 @@ def why_not(model: keras.Model) -> str | None:
     config = model.get_compile_config() or {}
     if config.get("loss_weights") or config.get("weighted_metrics"):
         return "loss weights or weighted metrics"
+    if keras.backend.backend() == "torch" and any(
+            hasattr(layer, "seed_generator") for layer in model._flatten_layers()):
+        return "on PyTorch, random layers (dropout) draw from one shared stream, so masks would differ"
     if not isinstance(config.get("loss"), str):
         return "the loss is not given by name (its per-replica value could not be reported)"
     return None

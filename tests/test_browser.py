@@ -54,7 +54,7 @@ def test_chapter_page_as_a_reader_sees_it(browser, site, chapter):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", ["index", "claims", "status"])
+@pytest.mark.parametrize("name", ["index", "claims", "defaults", "status"])
 def test_front_pages_load_cleanly(browser, site, name):
     page, errors = open_page(browser, f"{site}/{name}.html")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
