@@ -329,3 +329,16 @@ def input_shape_accuracies(model: keras.Model, x: np.ndarray, y: np.ndarray, siz
     return {f"{side} × {side} original": ev(model, x),
             f"{size} × {size} resized to {side} × {side}": ev(resized, small),
             f"{size} × {size} zero-padded to {side} × {side}": ev(model, pad_to(small, side))}
+
+
+def refuses(model: keras.Model, x: np.ndarray) -> str | None:
+    """The exception type name if ``model`` refuses inputs like ``x``, else None.
+
+    Tried on a throwaway clone: on JAX a failed call can leave the model's variables unusable.
+    """
+    probe = keras.models.clone_model(model)
+    try:
+        probe.predict(x, verbose=0)
+    except Exception as exc:  # the exception type differs between backends
+        return type(exc).__name__
+    return None
