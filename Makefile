@@ -80,6 +80,7 @@ test: unit pipeline browser backends
 benchmarks: install-all data
 	$(PY) benchmarks/chapter_times.py
 	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/probe_overhead.py
 
 clean:
 	rm -rf _build
