@@ -48,25 +48,28 @@ def main() -> None:
 
     make = lambda: models.baseline(d.input_shape, d.n_classes)  # noqa: E731
     seeds = list(range(args.seeds))
-    start = time.perf_counter()
-    seq = experiments.run({"baseline": make}, d, seeds, epochs=args.epochs, lockstep=False)
-    t_seq = time.perf_counter() - start
-    start = time.perf_counter()
-    lock = experiments.run({"baseline": make}, d, seeds, epochs=args.epochs)
-    t_lock = time.perf_counter() - start
+    runs, walls = {}, {}
+    for name, kw in (("sequential", {"lockstep": False}), ("side by side", {"stacking": False}),
+                     ("stacked", {})):
+        start = time.perf_counter()
+        runs[name] = experiments.run({"baseline": make}, d, seeds, epochs=args.epochs, **kw)
+        walls[name] = time.perf_counter() - start
     examples = args.n_train * args.epochs * args.seeds
-    fit_seq = seq["epoch_time"].sum()
-    fit_lock = (lock["epoch_time"] * lock["lockstep"]).groupby(lock["seed"]).sum().iloc[0]
-    for name, wall, fit_s in (("sequential", t_seq, fit_seq), ("lockstep", t_lock, fit_lock)):
-        rate = examples / fit_s
+    fit_s = {name: (df["epoch_time"] * df["lockstep"]).groupby(df["seed"]).sum().iloc[0]
+             if name != "sequential" else df["epoch_time"].sum() for name, df in runs.items()}
+    for name, df in runs.items():
+        rate = examples / fit_s[name]
         flops = rate * TRAIN_FLOPS_PER_EXAMPLE
-        print(f"{name:>10}: {args.seeds} seeds × {args.epochs} epochs × {args.n_train} examples in "
-              f"{wall:.1f} s wall ({fit_s:.1f} s in fit): {rate:,.0f} examples/s, "
+        print(f"{name:>12}: {args.seeds} seeds × {args.epochs} epochs × {args.n_train} examples in "
+              f"{walls[name]:.1f} s wall ({fit_s[name]:.1f} s in fit): {rate:,.0f} examples/s, "
               f"{flops / 1e9:.2f} GFLOP/s = {flops / peak:.1%} of the matmul peak")
     cols = ["loss", "val_loss", "val_accuracy", "test_accuracy"]
-    gap = float(np.abs(seq[cols].to_numpy() - lock[cols].to_numpy()).max())
-    print(f"lockstep speed-up over {args.seeds} sequential fits: {t_seq / t_lock:.2f}× wall "
-          f"({fit_seq / fit_lock:.2f}× in fit); largest metric difference: {gap:.2e}")
+    seq = runs["sequential"]
+    for name in ("side by side", "stacked"):
+        gap = float(np.abs(seq[cols].to_numpy() - runs[name][cols].to_numpy()).max())
+        print(f"{name} speed-up over {args.seeds} sequential fits: "
+              f"{walls['sequential'] / walls[name]:.2f}× wall "
+              f"({fit_s['sequential'] / fit_s[name]:.2f}× in fit); largest metric difference: {gap:.2e}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

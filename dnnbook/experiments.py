@@ -33,6 +33,29 @@ class EpochTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
+class EpochLogs(keras.callbacks.Callback):
+    """Adds ``name: fn(model)`` to the logs at the end of every epoch, measured on the model being
+    fit or, given ``replicas``, on each replica as ``replica_{i}_{name}`` (after ``before()``)."""
+
+    def __init__(self, fns: Mapping[str, Callable[[keras.Model], float]],
+                 replicas: list[keras.Model] | None = None, before: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.fns, self.replicas, self.before = dict(fns), replicas, before
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()  # JAX keeps the weights outside the variables during fit
+        if self.before:
+            self.before()
+        if self.replicas is None:
+            logs.update({name: float(fn(self.model)) for name, fn in self.fns.items()})
+            return
+        for i, replica in enumerate(self.replicas):
+            logs.update({f"replica_{i}_{name}": float(fn(replica)) for name, fn in self.fns.items()})
+
+
 def say(message: str) -> None:
     """One progress line on stderr (kept out of the rendered book, shown live by the CLI)."""
     print(message, file=sys.stderr, flush=True)
@@ -43,27 +66,32 @@ def _finish(frame: pd.DataFrame, model: keras.Model, data: Splits, seed: int, ba
     """Add seed/epoch columns (and test metrics) to one run's history, in a fixed column order."""
     n = len(frame)  # early stopping may end before ``epochs``
     first = [c for c in METRICS if c in frame.columns]
+    scores = {c: frame.pop(c).iloc[0] for c in ("test_loss", "test_accuracy") if c in frame.columns}
     frame = frame[first + [c for c in frame.columns if c not in first and c != "epoch_time"] + ["epoch_time"]]
     frame.insert(0, "epoch", np.arange(1, n + 1))
     frame.insert(0, "seed", int(seed))
     frame["lockstep"] = lockstep
     if evaluate_test:
-        test_loss, test_acc = model.evaluate(data.x_test, data.y_test, verbose=0,
-                                             batch_size=max(batch_size, 256))[:2]
-        frame["test_loss"], frame["test_accuracy"] = float(test_loss), float(test_acc)
+        if not scores:  # lockstep evaluates all replicas in one call and passes their scores in
+            test_loss, test_acc = model.evaluate(data.x_test, data.y_test, verbose=0,
+                                                 batch_size=max(batch_size, 256))[:2]
+            scores = {"test_loss": test_loss, "test_accuracy": test_acc}
+        frame["test_loss"], frame["test_accuracy"] = float(scores["test_loss"]), float(scores["test_accuracy"])
     return frame
 
 
 def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, batch_size: int = 32,
           callbacks: Iterable[keras.callbacks.Callback] = (), evaluate_test: bool = True,
           fit_kwargs: Mapping[str, Any] | None = None,
-          order_seed: int | None = None) -> tuple[pd.DataFrame, keras.Model]:
+          order_seed: int | None = None,
+          epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None) -> tuple[pd.DataFrame, keras.Model]:
     """Seed, build (``make_model`` returns a compiled model), fit and evaluate one run.
 
     ``seed`` sets the initial weights (and dropout masks); ``order_seed`` (default ``seed``)
     the order of the batches. Returns the per-epoch history frame (columns ``seed, epoch,
     loss, accuracy, val_loss, val_accuracy, epoch_time, lockstep`` and ``test_loss,
-    test_accuracy`` when asked) and the model.
+    test_accuracy`` when asked, plus one per ``epoch_logs`` entry, a function of the model
+    measured at the end of every epoch) and the model.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -73,7 +101,8 @@ def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, bat
     seed_everything(seed if order_seed is None else order_seed)
     hist = model.fit(data.x_train, data.y_train, validation_data=(data.x_valid, data.y_valid),
                      epochs=epochs, batch_size=batch_size, verbose=0,
-                     callbacks=[timer, *callbacks], **dict(fit_kwargs or {}))
+                     callbacks=[timer, *([EpochLogs(epoch_logs)] if epoch_logs else []), *callbacks],
+                     **dict(fit_kwargs or {}))
     frame = pd.DataFrame(hist.history)
     frame["epoch_time"] = timer.times[:len(frame)]
     return _finish(frame, model, data, seed, batch_size, evaluate_test, 1), model
@@ -89,8 +118,10 @@ def _lockstep_reason(make_model: ModelFactory, seeds: list[int], callbacks, fit_
         return "lockstep=False", []
     if len(seeds) < 2:
         return "a single seed", []
-    if callbacks is not None or fit_kwargs:
-        return "callbacks or fit options act on the shared training loop", []
+    if callbacks is not None:
+        return "callbacks act on the shared training loop", []
+    if ls.fit_kwargs_problem(fit_kwargs):
+        return ls.fit_kwargs_problem(fit_kwargs), []
     replicas = []
     for seed in seeds:
         seed_everything(seed)
@@ -103,16 +134,20 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
         batch_size: int = 32, callbacks: Callable[[], list] | None = None,
         evaluate_test: bool = True, models: MutableMapping | None = None,
         fit_kwargs: Mapping[str, Any] | None = None, lockstep: bool | None = None,
-        steps_per_execution: int = 4) -> pd.DataFrame:
+        steps_per_execution: int = 4, stacking: bool = True,
+        epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None) -> pd.DataFrame:
     """Train every config for every seed; return the tidy history of all runs.
 
     ``configs`` maps a name to a factory returning a fresh compiled model; ``callbacks`` is a
-    factory of fresh callbacks per run. Each seed sets a run's initial weights; the batch order
+    factory of fresh callbacks per run; ``epoch_logs`` maps a column name to a function of a
+    model measured at the end of every epoch (in lockstep too, on each replica). Each seed sets a run's initial weights; the batch order
     is drawn from the first seed and shared by every run, so configs are compared on the same
     batches. Where nothing couples them, a config's seeds train together in lockstep (one
     computation, same results as seed after seed); otherwise, or with ``lockstep=False``, seed
-    after seed, and the reason is printed. Pass a dict as ``models`` to keep the trained models,
-    keyed by ``(config, seed)``. Progress lines go to stderr.
+    after seed, and the reason is printed. Lockstep stacks the seeds into K-wide layers where
+    it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.lockstep`). Pass a
+    dict as ``models`` to keep the trained models, keyed by ``(config, seed)``. Progress lines
+    go to stderr.
     """
     from dnnbook import lockstep as ls
 
@@ -126,12 +161,15 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
         if replicas:
             start = time.perf_counter()
             histories = ls.fit(replicas, data, epochs=epochs, batch_size=batch_size,
-                               order_seed=order_seed, steps_per_execution=steps_per_execution)
+                               order_seed=order_seed, steps_per_execution=steps_per_execution,
+                               evaluate_test=evaluate_test, stacking=stacking,
+                               epoch_logs=epoch_logs, fit_kwargs=fit_kwargs)
             done = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(seeds)), m)
                     for seed, h, m in zip(seeds, histories, replicas)]
             k += len(seeds)
             accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done)
-            say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep: val_accuracy {accs} "
+            say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep "
+                f"({ls.layout(replicas[0], stacking)}): val_accuracy {accs} "
                 f"({time.perf_counter() - start:.1f} s)")
         else:
             if reason and len(seeds) > 1 and lockstep is not False:
@@ -143,7 +181,7 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
                 frame, model = train(make_model, data, seed=seed, epochs=epochs, batch_size=batch_size,
                                      callbacks=callbacks() if callbacks else (),
                                      evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
-                                     order_seed=order_seed)
+                                     order_seed=order_seed, epoch_logs=epoch_logs)
                 done.append((seed, frame, model))
                 say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
                     f"({time.perf_counter() - start:.1f} s)")

@@ -10,17 +10,40 @@ a solo ``fit`` gives. What would couple them is refused (see :func:`why_not`).
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import numpy as np
 import pandas as pd
 
 from dnnbook.data import Splits
-from dnnbook.experiments import EpochTimer
+from dnnbook.experiments import EpochLogs, EpochTimer
 
 
 SOLO_LOSS = "solo_loss"
+FIT_KWARGS = ("validation_batch_size",)  # fit options that mean the same for every replica
+PENALTY = "penalty_in_loss"
+
+
+class SideBySide(keras.Model):
+    """The functional model of :func:`combine`. Its ``compute_loss`` also tracks each replica's
+    weight penalty (``model.losses``) at the weights the step uses, so that a replica's
+    reported loss is its cross-entropy plus its penalty, as a solo run reports it."""
+
+    def __init__(self, *args, replicas: Sequence[keras.Model] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._replicas = list(replicas)
+        self._penalized = [i for i, r in enumerate(self._replicas) if r.losses]
+        self.penalty_trackers = [keras.metrics.Mean(name=f"replica_{i}_{PENALTY}") for i in self._penalized]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if self._penalized:
+            batch = keras.ops.shape(keras.tree.flatten(x)[0])[0]
+            for i, tracker in zip(self._penalized, self.penalty_trackers):
+                tracker.update_state(keras.ops.sum(keras.ops.stack(self._replicas[i].losses)),
+                                     sample_weight=batch)
+        return loss
 
 
 def why_not(model: keras.Model) -> str | None:
@@ -30,8 +53,8 @@ def why_not(model: keras.Model) -> str | None:
         return "the model is not compiled"
     if getattr(opt, "global_clipnorm", None):
         return "global_clipnorm clips all replicas' gradients together"
-    if model.losses:
-        return "regularization losses would enter the shared loss without per-replica reporting"
+    if any(getattr(layer, "activity_regularizer", None) for layer in model._flatten_layers()):
+        return "activity regularizers (their per-replica share of the loss is not reported)"
     if isinstance(opt, keras.optimizers.LossScaleOptimizer):
         return "loss scaling is shared across replicas"
     config = model.get_compile_config() or {}
@@ -45,6 +68,20 @@ def why_not(model: keras.Model) -> str | None:
     return None
 
 
+def fit_kwargs_problem(fit_kwargs: Mapping[str, Any] | None) -> str | None:
+    """Why these ``fit`` options rule out lockstep (None if they do not)."""
+    other = sorted(set(fit_kwargs or {}) - set(FIT_KWARGS))
+    return f"fit options {', '.join(other)} act on the shared training loop" if other else None
+
+
+def layout(model: keras.Model, stacking: bool = True) -> str:
+    """How replicas of ``model`` train in lockstep: ``"stacked"`` into K-wide layers where
+    :func:`dnnbook.stacked.why_not` allows (and ``stacking``), else ``"side by side"``."""
+    from dnnbook import stacked
+
+    return "stacked" if stacking and stacked.why_not(model) is None else "side by side"
+
+
 def combine(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> keras.Model:
     """One functional model holding ``replicas`` side by side, compiled with a copy of
     the first replica's optimizer and one loss per replica. ``steps_per_execution`` batches
@@ -52,7 +89,7 @@ def combine(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> ke
     inputs = keras.Input(shape=replicas[0].input_shape[1:])
     for k, replica in enumerate(replicas):
         replica.name = f"replica_{k}"
-    combined = keras.Model(inputs, [r(inputs) for r in replicas], name="lockstep")
+    combined = SideBySide(inputs, [r(inputs) for r in replicas], name="lockstep", replicas=replicas)
     config = replicas[0].get_compile_config()
     opt = replicas[0].optimizer
     k = len(replicas)
@@ -69,37 +106,69 @@ def combine(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> ke
 
 
 def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_size: int,
-        order_seed: int, steps_per_execution: int = 1) -> list[pd.DataFrame]:
+        order_seed: int, steps_per_execution: int = 1, evaluate_test: bool = False,
+        stacking: bool = True, epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
+        fit_kwargs: Mapping[str, Any] | None = None) -> list[pd.DataFrame]:
     """Train ``replicas`` together; return one per-epoch history frame per replica.
 
-    ``epoch_time`` is the lockstep epoch time divided by the number of replicas.
+    The replicas are stacked into K-wide layers where :func:`dnnbook.stacked.why_not` allows
+    (and ``stacking``), and put side by side otherwise; either way their trained weights end up
+    in ``replicas``. ``epoch_time`` is the lockstep epoch time divided by the number of
+    replicas; with ``evaluate_test`` the frames get ``test_loss`` and ``test_accuracy``;
+    ``epoch_logs`` (name → function of a model) adds a column measured on each replica at the
+    end of every epoch. ``fit_kwargs`` may only hold :data:`FIT_KWARGS`.
     """
+    from dnnbook import stacked
     from dnnbook.runtime import seed_everything
 
-    reason = why_not(replicas[0])
+    reason = why_not(replicas[0]) or fit_kwargs_problem(fit_kwargs)
     if reason:
         raise ValueError(f"cannot train in lockstep: {reason}")
-    k = len(replicas)
-    names = [r.name for r in replicas]
-    combined = combine(replicas, steps_per_execution)
+    k, names = len(replicas), [r.name for r in replicas]
+    stack = layout(replicas[0], stacking) == "stacked"
+    if stack:
+        combined, ys = stacked.stack(replicas, steps_per_execution), (lambda y: y)
+    else:
+        combined, ys = combine(replicas, steps_per_execution), (lambda y: [y] * k)
     timer = EpochTimer()
+    callbacks: list = [timer]
+    if epoch_logs:
+        sync = (lambda: stacked.unstack(combined, replicas)) if stack else None
+        callbacks.append(EpochLogs(epoch_logs, replicas, before=sync))
     seed_everything(order_seed)  # the batch order a solo run with order_seed would see
-    hist = combined.fit(data.x_train, [data.y_train] * k,
-                        validation_data=(data.x_valid, [data.y_valid] * k),
-                        epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer]).history
+    hist = combined.fit(data.x_train, ys(data.y_train), validation_data=(data.x_valid, ys(data.y_valid)),
+                        epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks,
+                        **dict(fit_kwargs or {})).history
+    test = {}
+    if evaluate_test:
+        test = combined.evaluate(data.x_test, ys(data.y_test), verbose=0, return_dict=True,
+                                 batch_size=max(batch_size, 256))
+    if stack:
+        stacked.unstack(combined, replicas)
     for replica, name in zip(replicas, names):
         replica.name = name
     frames = []
     for i in range(k):
-        prefix, val_prefix = f"replica_{i}_", f"val_replica_{i}_"
-        cols = {}
-        for key, values in hist.items():
-            if key.startswith(prefix):
-                cols[key[len(prefix):]] = values
-            elif key.startswith(val_prefix):
-                cols["val_" + key[len(val_prefix):]] = values
-        cols["loss"], cols["val_loss"] = cols.pop(SOLO_LOSS), cols.pop("val_" + SOLO_LOSS)
-        frame = pd.DataFrame(cols)
+        frame = pd.DataFrame(_replica_columns(hist, i))
         frame["epoch_time"] = np.asarray(timer.times[:len(frame)]) / k
+        if evaluate_test:
+            scores = _replica_columns({key: [v] for key, v in test.items()}, i)
+            frame["test_loss"], frame["test_accuracy"] = scores["loss"][0], scores["accuracy"][0]
         frames.append(frame)
     return frames
+
+
+def _replica_columns(logs: dict, i: int) -> dict:
+    """Replica ``i``'s entries of lockstep logs, under the names a solo run logs them."""
+    prefix, val_prefix = f"replica_{i}_", f"val_replica_{i}_"
+    cols = {}
+    for key, values in logs.items():
+        if key.startswith(prefix):
+            cols[key[len(prefix):]] = values
+        elif key.startswith(val_prefix):
+            cols["val_" + key[len(val_prefix):]] = values
+    cols = {key: np.asarray(values, dtype=float) for key, values in cols.items()}
+    for key in ("", "val_"):  # side by side: the solo loss comes from its own metric (+ penalty)
+        if key + SOLO_LOSS in cols:
+            cols[key + "loss"] = cols.pop(key + SOLO_LOSS) + cols.pop(key + PENALTY, 0.0)
+    return cols

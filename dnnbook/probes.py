@@ -171,71 +171,43 @@ def probe_pairings(pairings: Mapping[str, Pairing] | Sequence[str], x: Any, y: A
 
 
 
-class ReusedModel:
-    """A model factory that compiles the training step once and reuses it for every seed.
-
-    Each call builds a fresh model under the current seed (cheap) and copies its initial
-    weights into one cached compiled model whose optimizer state is reset, so every seed
-    starts from its own initialization while the backend traces the training step only once.
-    Use it with :func:`run_seeds`, which trains seed after seed.
-    """
-
-    def __init__(self, build: Callable[[], keras.Model], optimizer: Callable[[], Any]) -> None:
-        self.build, self.optimizer = build, optimizer
-        self.model: keras.Model | None = None
-
-    def __call__(self) -> keras.Model:
-        fresh = self.build()
-        if self.model is None:
-            self.model = models.compile_classifier(fresh, self.optimizer())
-            return self.model
-        self.model.set_weights(fresh.get_weights())
-        for var in self.model.optimizer.variables:
-            if "learning_rate" not in var.path:
-                var.assign(keras.ops.zeros(var.shape, var.dtype))
-        return self.model
+def compiled(build: Callable[[], keras.Model], optimizer: Callable[[], Any]) -> Callable[[], keras.Model]:
+    """A factory of fresh models: ``build()`` compiled as a classifier with a fresh ``optimizer()``."""
+    return lambda: models.compile_classifier(build(), optimizer())
 
 
 def run_seeds(configs: Mapping[str, Callable[[], keras.Model]], data: Any, seeds: Sequence[int], *,
               epochs: int, batch_size: int = 32, validation_batch_size: int = 1000,
               probe: Callable[[keras.Model], pd.DataFrame] | None = None
               ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Train every config seed after seed with :func:`dnnbook.experiments.train`.
+    """Train every config for every seed with :func:`dnnbook.experiments.run` (in lockstep
+    where it can), without test evaluation.
 
-    Returns the tidy history (as :func:`dnnbook.experiments.run`) and, if ``probe`` is given,
-    the concatenation of ``probe(model)`` after each run with ``config`` and ``seed`` columns.
+    Returns the tidy history and, if ``probe`` is given, the concatenation of ``probe(model)``
+    after training, one per run, with ``config`` and ``seed`` columns.
     """
-    import time
-
     from dnnbook import experiments
 
-    frames, probed, total, k = [], [], len(configs) * len(seeds), 0
-    for name, make in configs.items():
-        for seed in seeds:
-            k += 1
-            start = time.perf_counter()
-            frame, model = experiments.train(make, data, seed=int(seed), epochs=epochs,
-                                             batch_size=batch_size, evaluate_test=False,
-                                             fit_kwargs={"validation_batch_size": validation_batch_size})
-            frame.insert(0, "config", name)
-            frames.append(frame)
-            if probe is not None:
-                probed.append(probe(model).assign(config=name, seed=int(seed)))
-            experiments.say(f"[{k}/{total}] {name} seed {seed}: val_accuracy "
-                            f"{frame['val_accuracy'].iloc[-1]:.4f} ({time.perf_counter() - start:.1f} s)")
-    cat = lambda df: df.assign(config=pd.Categorical(df["config"], categories=list(configs), ordered=True))  # noqa: E731
-    return cat(pd.concat(frames, ignore_index=True)), (cat(pd.concat(probed, ignore_index=True)) if probe else None)
+    kept: dict = {}
+    history = experiments.run(configs, data, seeds, epochs=epochs, batch_size=batch_size,
+                              evaluate_test=False, models=kept,
+                              fit_kwargs={"validation_batch_size": validation_batch_size})
+    if probe is None:
+        return history, None
+    probed = pd.concat([probe(kept[(name, int(seed))]).assign(config=name, seed=int(seed))
+                        for name in configs for seed in seeds], ignore_index=True)
+    return history, probed.assign(config=pd.Categorical(probed["config"], categories=list(configs), ordered=True))
 
 
 def pairing_configs(names: Sequence[str], input_shape: Sequence[int], n_classes: int, *, depth: int,
                     width: int = 100, optimizer: Callable[[], Any] | None = None,
-                    **kwargs: Any) -> dict[str, ReusedModel]:
-    """:class:`ReusedModel` factories of the deep MLP with each named pairing, for :func:`run_seeds`.
+                    **kwargs: Any) -> dict[str, Callable[[], keras.Model]]:
+    """Factories of the compiled deep MLP with each named pairing, for :func:`run_seeds`.
 
     ``optimizer`` returns a fresh optimizer (default: plain SGD, learning rate 0.01).
     """
     optimizer = optimizer or (lambda: keras.optimizers.SGD(learning_rate=0.01))
-    return {name: ReusedModel(lambda name=name: deep_mlp(name, input_shape, n_classes, depth=depth,
+    return {name: compiled(lambda name=name: deep_mlp(name, input_shape, n_classes, depth=depth,
                                                          width=width, **kwargs), optimizer)
             for name in names}
 

@@ -39,14 +39,6 @@ def penalty(model: keras.Model) -> float:
     return float(sum(float(keras.ops.convert_to_numpy(v)) for v in losses)) if losses else 0.0
 
 
-class PenaltyLog(keras.callbacks.Callback):
-    """Adds ``penalty`` (the regularization loss at the end of each epoch) to the fit history."""
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is not None:
-            logs["penalty"] = penalty(self.model)
-
-
 def cross_entropy(model: keras.Model, x: np.ndarray, y: np.ndarray, *, training: bool = False,
                   batch_size: int = 1000) -> tuple[float, float]:
     """Mean cross-entropy (the data part of the loss, no penalty) and accuracy on ``(x, y)``.

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from dnnbook import data, experiments, lockstep, models
+from dnnbook import data, experiments, lockstep, models, stacked
 
 
 @pytest.fixture(scope="module")
@@ -18,23 +18,54 @@ def _factory(d, **kw):
     return make
 
 
-def test_lockstep_replicas_equal_solo_runs(digits):
-    seeds = [3, 4, 5]
-    make = _factory(digits, batch_norm="after", dropout=0.2)
-    kept_l, kept_s = {}, {}
-    lock = experiments.run({"m": make}, digits, seeds, epochs=3, batch_size=32, models=kept_l)
-    solo = experiments.run({"m": make}, digits, seeds, epochs=3, batch_size=32, models=kept_s, lockstep=False)
-    # on PyTorch dropout masks come from one shared random stream: that config runs seed after seed
-    together = 1 if keras.backend.backend() == "torch" else 3
-    assert (lock["lockstep"] == together).all() and (solo["lockstep"] == 1).all()
-    cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
-    np.testing.assert_allclose(lock[cols].to_numpy(), solo[cols].to_numpy(), rtol=1e-5, atol=1e-6)
+def _assert_same_runs(lock, solo, kept_l, kept_s, seeds, rtol):
+    cols = [c for c in ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "penalty")
+            if c in solo.columns]
+    assert list(lock.columns) == list(solo.columns)
+    np.testing.assert_allclose(lock[cols].to_numpy(), solo[cols].to_numpy(), rtol=rtol, atol=rtol / 10)
     for seed in seeds:
         for a, b in zip(kept_l[("m", seed)].get_weights(), kept_s[("m", seed)].get_weights()):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol / 10)
     # the replicas really differ from each other (independent seeds)
-    assert not np.allclose(kept_l[("m", 3)].get_weights()[0], kept_l[("m", 4)].get_weights()[0])
+    assert not np.allclose(kept_l[("m", seeds[0])].get_weights()[0], kept_l[("m", seeds[1])].get_weights()[0])
+
+
+@pytest.mark.parametrize("kw, layout", [
+    (dict(batch_norm="after", dropout=0.2), "side by side"),
+    (dict(batch_norm="before", activation="leaky_relu"), "stacked"),
+    (dict(activation="prelu"), "stacked"),
+    (dict(kernel_regularizer=keras.regularizers.L1L2(1e-3, 1e-2), dropout=0.2,
+          kernel_constraint=keras.constraints.MaxNorm(1.0, axis=0)), "side by side"),
+])
+def test_lockstep_replicas_equal_solo_runs(digits, kw, layout):
+    seeds = [3, 4, 5]
+    make = _factory(digits, **kw)
+    assert lockstep.layout(make()) == layout
+    logs = {"penalty": lambda m: sum(float(keras.ops.convert_to_numpy(v)) for v in m.losses),
+            "kernel_sum": lambda m: float(np.sum(m.layers[1].get_weights()[0]))}
+    kept_l, kept_s = {}, {}
+    run = dict(epochs=3, batch_size=32, epoch_logs=logs, fit_kwargs={"validation_batch_size": 64})
+    lock = experiments.run({"m": make}, digits, seeds, models=kept_l, **run)
+    solo = experiments.run({"m": make}, digits, seeds, models=kept_s, lockstep=False, **run)
+    # on PyTorch dropout masks come from one shared random stream: that config runs seed after seed
+    together = 1 if keras.backend.backend() == "torch" and "dropout" in kw else 3
+    assert (lock["lockstep"] == together).all() and (solo["lockstep"] == 1).all()
+    # side by side computes what solo runs compute; stacked adds in another order (float rounding)
+    _assert_same_runs(lock, solo, kept_l, kept_s, seeds, rtol=1e-5 if layout == "side by side" else 1e-4)
     assert kept_l[("m", 3)].name == "mlp"
+    if "kernel_regularizer" in kw:
+        assert (lock["penalty"] > 0).all() and (lock["loss"] > lock["penalty"]).all()
+
+
+def test_stacked_refuses_what_would_couple_or_differ(digits):
+    assert stacked.why_not(_factory(digits)()) is None
+    assert "Dropout" in stacked.why_not(_factory(digits, dropout=0.1)())
+    assert "regularizer" in stacked.why_not(_factory(digits, kernel_regularizer="l2")())
+    clipped = _factory(digits)()
+    clipped.compile(optimizer=keras.optimizers.SGD(0.1, clipnorm=1.0), loss="sparse_categorical_crossentropy",
+                    metrics=["accuracy"])
+    assert "clipnorm" in stacked.why_not(clipped)
+    assert lockstep.layout(clipped) == "side by side" and lockstep.layout(_factory(digits)(), stacking=False) == "side by side"
 
 
 def test_coupled_configs_fall_back_to_seed_after_seed(digits, capsys):
@@ -44,11 +75,17 @@ def test_coupled_configs_fall_back_to_seed_after_seed(digits, capsys):
 
     assert "global_clipnorm" in lockstep.why_not(clipped())
     regularized = _factory(digits, kernel_regularizer=keras.regularizers.L2(1e-3))()
-    assert "regularization" in lockstep.why_not(regularized)
+    assert lockstep.why_not(regularized) is None
+    active = _factory(digits)()
+    active.layers[1].activity_regularizer = keras.regularizers.L2(1e-3)
+    assert "activity" in lockstep.why_not(active)
     assert lockstep.why_not(_factory(digits)()) is None
     assert lockstep.why_not(_factory(digits, batch_norm="before")()) is None
     df = experiments.run({"clipped": clipped}, digits, [1, 2], epochs=1)
+    other = experiments.run({"m": _factory(digits)}, digits, [1, 2], epochs=1, fit_kwargs={"shuffle": False})
+    assert (other["lockstep"] == 1).all()
     assert (df["lockstep"] == 1).all()
-    assert "seed after seed (global_clipnorm" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "seed after seed (global_clipnorm" in err and "seed after seed (fit options shuffle" in err
     with pytest.raises(ValueError, match="cannot train in lockstep: global_clipnorm"):
         lockstep.fit([clipped(), clipped()], digits, epochs=1, batch_size=32, order_seed=0)

@@ -78,18 +78,15 @@ def test_bn_parameters_and_batch_dependence():
         np.testing.assert_array_equal(a, b)
 
 
-def test_reused_model_restarts_from_fresh_weights():
-    from dnnbook.runtime import seed_everything
+def test_run_seeds_trains_fresh_models_and_probes_each():
+    from dnnbook import data
 
-    make = probes.ReusedModel(lambda: probes.deep_mlp("ReLU + He", (4,), 3, depth=2, width=5),
-                              lambda: keras.optimizers.Adam(learning_rate=0.1))
-    seed_everything(1)
-    m = make()
-    first = [w.copy() for w in m.get_weights()]
-    m.fit(np.ones((8, 4), "float32"), np.zeros(8, "int64"), epochs=1, verbose=0)
-    seed_everything(1)
-    again = make()
-    assert again is m
-    for a, b in zip(first, again.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert int(keras.ops.convert_to_numpy(again.optimizer.iterations)) == 0
+    d = data.load("digits", n_train=64, n_valid=16, n_test=16, seed=0)
+    make = probes.compiled(lambda: probes.deep_mlp("ReLU + He", d.input_shape, d.n_classes, depth=2, width=5),
+                           lambda: keras.optimizers.Adam(learning_rate=0.1))
+    a, b = make(), make()
+    assert a is not b and a.optimizer is not b.optimizer
+    history, probed = probes.run_seeds({"relu": make}, d, [1, 2], epochs=2,
+                                       probe=lambda m: probes.dead_units(m, d.x_valid))
+    assert len(history) == 4 and "test_accuracy" not in history.columns
+    assert set(probed["seed"]) == {1, 2} and list(probed["config"].cat.categories) == ["relu"]

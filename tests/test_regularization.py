@@ -67,12 +67,14 @@ def test_weight_stats_and_max_norm_bound_after_training():
     assert 0.0 <= stats["near_zero"] <= 1.0 and stats["weight_norm"] > 0
 
 
-def test_penalty_log_adds_a_column_to_history():
-    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
-    y = np.arange(16) % 2
-    hist = _model(kernel_regularizer=keras.regularizers.L2(0.1)).fit(
-        x, y, epochs=2, verbose=0, callbacks=[reg.PenaltyLog()])
-    assert len(hist.history["penalty"]) == 2 and all(p > 0 for p in hist.history["penalty"])
+def test_penalty_is_logged_every_epoch():
+    from dnnbook import data, experiments
+
+    d = data.load("digits", n_train=64, n_valid=16, n_test=16, seed=0)
+    make = reg.factory(d, depth=1, width=8, reg="l2", l2=0.1)
+    frame, model = experiments.train(make, d, seed=0, epochs=2, epoch_logs={"penalty": reg.penalty})
+    assert len(frame["penalty"]) == 2 and (frame["penalty"] > 0).all()
+    assert frame["penalty"].iloc[-1] == pytest.approx(reg.penalty(model))
 
 
 def test_diverged_detects_nan_and_chance_loss():

@@ -1,0 +1,243 @@
+"""Stacked replicas: K copies of a plain MLP fused into one model with K-wide layers.
+
+Where :func:`dnnbook.lockstep.combine` puts K replicas side by side (K sets of small ops per
+step), this rewrites them into one model whose every layer carries all K: a Dense layer holds a
+``(K, in, out)`` kernel and does one batched matrix product, and per-feature layers (activations,
+BatchNormalization, PReLU) act on the K replicas' features laid side by side, ``(batch, K·units)``.
+Each replica's slice starts from that replica's weights and, since the loss is the sum of the
+replicas' losses and the optimizers below update every weight on its own, it trains as a solo
+run would (up to float rounding: a batched product adds in a different order than K small ones).
+What cannot be stacked is refused by :func:`why_not`, and the caller falls back to side by side.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+# optimizers whose update of a weight reads only that weight's gradient and state
+ELEMENTWISE_OPTIMIZERS = (keras.optimizers.SGD, keras.optimizers.Adam, keras.optimizers.AdamW,
+                          keras.optimizers.Nadam, keras.optimizers.RMSprop, keras.optimizers.Adagrad,
+                          keras.optimizers.Adamax, keras.optimizers.Adadelta, keras.optimizers.Lion)
+# activations that act on each feature on its own (softmax mixes the features of one replica)
+ELEMENTWISE_ACTIVATIONS = {"linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "tanh",
+                           "sigmoid", "hard_sigmoid", "swish", "silu", "softplus", "softsign", "mish",
+                           "exponential", "celu"}
+PER_FEATURE_LAYERS = (keras.layers.Activation, keras.layers.LeakyReLU, keras.layers.PReLU,
+                      keras.layers.ELU, keras.layers.ReLU, keras.layers.BatchNormalization)
+LOSSES = ("sparse_categorical_crossentropy",)
+METRICS = ("accuracy", "sparse_categorical_accuracy")
+
+
+def _activation_name(activation) -> str:
+    return activation if isinstance(activation, str) else getattr(activation, "__name__", repr(activation))
+
+
+def _layer_problem(layer: keras.layers.Layer, first: bool, last: bool) -> str | None:
+    """Why this layer cannot be stacked (None if it can)."""
+    kind = type(layer).__name__
+    if isinstance(layer, keras.layers.InputLayer):
+        return None
+    if isinstance(layer, keras.layers.Flatten):
+        return None if first else "a Flatten layer after the first Dense layer"
+    if isinstance(layer, keras.layers.Dense):
+        act = _activation_name(layer.get_config()["activation"])
+        if act == "softmax" and last:
+            return None
+        if act not in ELEMENTWISE_ACTIVATIONS:
+            return f"Dense activation {act!r}"
+        if layer.kernel_regularizer or layer.bias_regularizer or layer.activity_regularizer:
+            return "a regularizer"
+        if layer.kernel_constraint or layer.bias_constraint:
+            return "a weight constraint"
+        return None
+    if isinstance(layer, keras.layers.BatchNormalization):
+        cfg = layer.get_config()
+        if cfg["axis"] not in (-1, [-1]) or cfg.get("renorm") or cfg.get("synchronized"):
+            return "a BatchNormalization layer that is not a plain per-feature one"
+        return None
+    if isinstance(layer, keras.layers.Activation):
+        act = _activation_name(layer.get_config()["activation"])
+        return None if act in ELEMENTWISE_ACTIVATIONS else f"activation {act!r}"
+    if isinstance(layer, keras.layers.PReLU):
+        return None if not layer.get_config().get("shared_axes") else "PReLU with shared axes"
+    if isinstance(layer, PER_FEATURE_LAYERS):
+        return None
+    return f"a {kind} layer"
+
+
+def why_not(model: keras.Model) -> str | None:
+    """Why replicas of this compiled model cannot be stacked (None if they can)."""
+    if not isinstance(model, keras.Sequential):
+        return "only Sequential models are stacked"
+    layers = model.layers
+    dense = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense)]
+    if not dense or dense[-1] != len(layers) - 1:
+        return "the model does not end in a Dense layer"
+    if len(model.inputs[0].shape) != 2 and not isinstance(layers[0], keras.layers.Flatten):
+        return "inputs that are not flat and no leading Flatten"
+    for i, layer in enumerate(layers):
+        problem = _layer_problem(layer, first=i < dense[0], last=i == len(layers) - 1)
+        if problem:
+            return problem
+        if i < dense[0] and not isinstance(layer, (keras.layers.Flatten, keras.layers.InputLayer)):
+            return f"a {type(layer).__name__} layer before the first Dense layer"
+    opt = model.optimizer
+    if not isinstance(opt, ELEMENTWISE_OPTIMIZERS):
+        return f"the {type(opt).__name__} optimizer"
+    if getattr(opt, "clipnorm", None) or getattr(opt, "use_ema", False):
+        return "clipnorm or EMA would act on all replicas' weights together"
+    config = model.get_compile_config() or {}
+    if config.get("loss") not in LOSSES:
+        return f"the loss {config.get('loss')!r}"
+    metrics = config.get("metrics") or []
+    if any(m not in METRICS for m in metrics):
+        return f"metrics other than accuracy ({metrics})"
+    return None
+
+
+class StackedDense(keras.layers.Layer):
+    """K Dense layers as one: ``(batch, K·in)`` (or a shared ``(batch, in)``) to ``(batch, K·out)``.
+
+    With ``shared_input`` the kernel is ``(in, K, out)`` and the step is one matrix product;
+    otherwise it is ``(K, in, out)`` and the step one batched product. ``activation`` applies
+    per replica (softmax included), and the last layer returns ``(batch, K, out)``.
+    """
+
+    def __init__(self, k: int, units: int, activation: str = "linear", use_bias: bool = True,
+                 shared_input: bool = False, last: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.k, self.units, self.use_bias = k, units, use_bias
+        self.activation = keras.activations.get(activation)
+        self.shared_input, self.last = shared_input, last
+
+    def build(self, input_shape) -> None:
+        d_in = input_shape[-1] if self.shared_input else input_shape[-1] // self.k
+        shape = (d_in, self.k, self.units) if self.shared_input else (self.k, d_in, self.units)
+        self.kernel = self.add_weight(name="kernel", shape=shape, initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.k * self.units,), initializer="zeros") \
+            if self.use_bias else None
+
+    def call(self, x):
+        if self.shared_input:
+            y = ops.matmul(x, ops.reshape(self.kernel, (x.shape[-1], self.k * self.units)))
+        else:
+            y = ops.einsum("bki,kio->bko", ops.reshape(x, (-1, self.k, self.kernel.shape[1])), self.kernel)
+            y = ops.reshape(y, (-1, self.k * self.units))
+        if self.bias is not None:
+            y = y + self.bias
+        y = ops.reshape(y, (-1, self.k, self.units))
+        y = self.activation(y)
+        return y if self.last else ops.reshape(y, (-1, self.k * self.units))
+
+    def set_from(self, replicas: Sequence[keras.layers.Dense]) -> None:
+        """Copy the replicas' kernels and biases into the stacked weights."""
+        axis = 1 if self.shared_input else 0
+        self.kernel.assign(np.stack([ops.convert_to_numpy(r.kernel) for r in replicas], axis=axis))
+        if self.bias is not None:
+            self.bias.assign(np.concatenate([ops.convert_to_numpy(r.bias) for r in replicas]))
+
+    def slices(self) -> list[list]:
+        """Each replica's ``[kernel, bias]`` (numpy)."""
+        kernel = ops.convert_to_numpy(self.kernel)
+        out = []
+        for i in range(self.k):
+            w = [kernel[:, i] if self.shared_input else kernel[i]]
+            if self.bias is not None:
+                w.append(ops.convert_to_numpy(self.bias)[i * self.units:(i + 1) * self.units])
+            out.append(w)
+        return out
+
+
+class ReplicaMean(keras.metrics.Metric):
+    """A per-replica mean of a per-example value, reported as ``replica_{k}_{name}``."""
+
+    def __init__(self, k: int, fn, name: str, **kwargs) -> None:
+        super().__init__(name=f"replicas_{name}", **kwargs)
+        self.k, self.fn, self.short = k, fn, name
+        self.total = self.add_variable(shape=(k,), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        values = self.fn(_per_replica_labels(y_true, self.k), y_pred)  # (batch, K)
+        self.total.assign(self.total + ops.sum(ops.cast(values, "float32"), axis=0))
+        self.count.assign(self.count + ops.cast(ops.shape(values)[0], "float32"))
+
+    def result(self) -> dict:
+        mean = self.total / ops.maximum(self.count, 1.0)
+        return {f"replica_{i}_{self.short}": mean[i] for i in range(self.k)}
+
+    def reset_state(self) -> None:
+        self.total.assign(ops.zeros((self.k,)))
+        self.count.assign(0.0)
+
+
+def _per_replica_labels(y_true, k: int):
+    y = ops.reshape(y_true, (-1, 1))
+    return ops.broadcast_to(y, (ops.shape(y)[0], k))
+
+
+def _accuracy(y, y_pred):
+    return ops.cast(ops.equal(ops.cast(y, "int32"), ops.cast(ops.argmax(y_pred, axis=-1), "int32")), "float32")
+
+
+def _cross_entropy(y, y_pred):
+    return keras.losses.sparse_categorical_crossentropy(y, y_pred)
+
+
+def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> keras.Model:
+    """One compiled model holding ``replicas`` stacked, starting from their weights."""
+    k = len(replicas)
+    first = replicas[0]
+    layers = first.layers
+    first_dense = next(i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense))
+    x = inputs = keras.Input(shape=first.inputs[0].shape[1:])
+    built: list[tuple[int, keras.layers.Layer]] = []
+    for i, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.layers.Flatten):
+            new = keras.layers.Flatten()
+        elif isinstance(layer, keras.layers.Dense):
+            cfg = layer.get_config()
+            new = StackedDense(k, cfg["units"], activation=cfg["activation"], use_bias=cfg["use_bias"],
+                               shared_input=i == first_dense, last=i == len(layers) - 1)
+        else:
+            new = layer.__class__.from_config(layer.get_config() | {"name": f"stacked_{layer.name}"})
+        x = new(x)
+        new.trainable = layer.trainable
+        built.append((i, new))
+    model = keras.Model(inputs, x, name="stacked")
+    for i, new in built:
+        if isinstance(new, StackedDense):
+            new.set_from([r.layers[i] for r in replicas])
+        elif new.weights:
+            per = [r.layers[i].get_weights() for r in replicas]
+            new.set_weights([np.concatenate(ws, axis=-1) for ws in zip(*per)])
+    model._stacked_layers = built  # noqa: SLF001  (read back by :func:`unstack`)
+
+    def loss(y_true, y_pred):
+        return ops.sum(_cross_entropy(_per_replica_labels(y_true, k), y_pred), axis=-1)
+
+    opt = first.optimizer
+    if keras.backend.backend() == "torch":
+        steps_per_execution = 1
+    model.compile(optimizer=opt.__class__.from_config(opt.get_config()), loss=loss,
+                  metrics=[ReplicaMean(k, _cross_entropy, "loss"), ReplicaMean(k, _accuracy, "accuracy")],
+                  steps_per_execution=steps_per_execution)
+    return model
+
+
+def unstack(model: keras.Model, replicas: Sequence[keras.Model]) -> None:
+    """Copy each replica's slice of the stacked weights back into ``replicas``."""
+    k = len(replicas)
+    for i, new in model._stacked_layers:  # noqa: SLF001
+        if isinstance(new, StackedDense):
+            for replica, w in zip(replicas, new.slices()):
+                replica.layers[i].set_weights(w)
+        elif new.weights:
+            parts = [np.split(w, k, axis=-1) for w in new.get_weights()]
+            for j, replica in enumerate(replicas):
+                replica.layers[i].set_weights([p[j] for p in parts])
