@@ -5,7 +5,9 @@ seeding with that seed); the K replicas sit side by side in one functional model
 is the sum of theirs. Nothing couples them: the gradient of a sum w.r.t. one replica's
 weights is that replica's own gradient, and per-variable optimizers (SGD, momentum, Adam...)
 keep per-variable state. So, given the same batch order, each replica ends with the weights
-a solo ``fit`` gives. What would couple them is refused (see :func:`why_not`).
+a solo ``fit`` gives. What would couple them is refused (see :func:`why_not`). Where the
+model allows, :func:`fit` stacks the replicas instead (:mod:`dnnbook.stacked`): the same
+training with one batched product per layer instead of K small ones.
 """
 from __future__ import annotations
 
