@@ -6,6 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= auto
 BACKEND ?= tensorflow
+# chapters executed (and validated) at once: 1 for `make book` (one GPU, one chapter), 2 for the
+# tests on a 2-core machine (small models leave a core idle)
+JOBS ?= 1
+TEST_JOBS ?= 2
 # The CPU build of PyTorch (a plain `torch` requirement pulls a multi-GB CUDA build).
 TORCH_SPEC ?= torch==2.13.0
 JAX_SPEC ?= jax>=0.4.30
@@ -57,20 +61,27 @@ browser-deps: $(VENV)/.base
 	else echo "chromium is needed for the browser tests: install it as /usr/bin/chromium" >&2; exit 1; fi
 
 book: install data
-	$(PY) -m dnnbook all --profile $(PROFILE) --backend $(BACKEND)
+	$(PY) -m dnnbook all --profile $(PROFILE) --backend $(BACKEND) --jobs $(JOBS)
 
 unit: install-all data
 	@for b in tensorflow jax torch; do \
 	  echo "== unit tests, backend $$b"; \
-	  DNNBOOK_REQUIRE_ALL_BACKENDS=1 KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -m "not pipeline and not browser" tests || exit 1; \
+	  DNNBOOK_REQUIRE_ALL_BACKENDS=1 KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) \
+	    -m "not pipeline and not browser" tests || exit 1; \
 	done
 
 pipeline: install data
-	$(PY) -m dnnbook all --profile quick --backend tensorflow
+	$(PY) -m dnnbook all --profile quick --backend tensorflow --jobs $(TEST_JOBS)
 
+# chapters 00-01 under JAX and under PyTorch, the two side by side
 backends: install-all data
-	DNNBOOK_BUILD=_build/backend-jax $(PY) -m dnnbook execute --profile quick --backend jax --chapters 00,01
-	DNNBOOK_BUILD=_build/backend-torch $(PY) -m dnnbook execute --profile quick --backend torch --chapters 00,01
+	@DNNBOOK_BUILD=_build/backend-jax $(PY) -m dnnbook execute --profile quick --backend jax --chapters 00,01 \
+	  > >(sed -u 's/^/[jax] /') 2>&1 & jax=$$!; \
+	DNNBOOK_BUILD=_build/backend-torch $(PY) -m dnnbook execute --profile quick --backend torch --chapters 00,01 \
+	  > >(sed -u 's/^/[torch] /') 2>&1 & torch=$$!; \
+	wait $$jax; a=$$?; wait $$torch; b=$$?; \
+	[ $$a = 0 ] || echo "chapters 00-01 FAILED under JAX" >&2; [ $$b = 0 ] || echo "chapters 00-01 FAILED under PyTorch" >&2; \
+	[ $$a = 0 ] && [ $$b = 0 ]
 
 browser: browser-deps
 	$(PY) -m pytest -q -p no:cacheprovider -m "pipeline or browser" tests

@@ -1,7 +1,9 @@
 """The only backend-specific code in dnnbook: gradients of a loss w.r.t. a model's weights.
 
-Three implementations (TensorFlow, JAX, PyTorch) of one function, :func:`gradients`;
-everything else in the book uses ``keras`` and ``keras.ops``.
+Three implementations (TensorFlow, JAX, PyTorch) of one function, :func:`gradients`, and
+:func:`probe_function`, which compiles one pass that returns both the gradients and the hidden
+activations where the backend allows (TensorFlow); everything else in the book uses ``keras``
+and ``keras.ops``.
 """
 from __future__ import annotations
 
@@ -61,8 +63,58 @@ def gradients(model: keras.Model, x: Any, y: Any, loss_fn: LossFn | None = None,
         loss_fn = lambda yt, yp: cce(yt, yp)  # noqa: E731
     x = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
     y = keras.ops.convert_to_tensor(np.asarray(y))
-    grads = _IMPLEMENTATIONS[backend](model, x, y, loss_fn, training)
+    return _as_numpy(model, _IMPLEMENTATIONS[backend](model, x, y, loss_fn, training))
+
+
+def _as_numpy(model: keras.Model, grads: list) -> dict[str, np.ndarray]:
     out = {}
     for var, g in zip(model.trainable_variables, grads):
         out[var.path] = np.zeros(var.shape, "float32") if g is None else np.asarray(keras.ops.convert_to_numpy(g))
     return out
+
+
+def _layer_pass(model: keras.Model, x: Any, watch: tuple) -> tuple[Any, list]:
+    """Run a Sequential model layer by layer in inference mode; the output and the
+    (input, output) of every layer that is an instance of ``watch``."""
+    h, seen = x, []
+    for layer in model.layers:
+        new = layer(h, training=False)
+        if isinstance(layer, watch):
+            seen.append((h, new))
+        h = new
+    return h, seen
+
+
+ProbeFn = Callable[[Any, Any], tuple[dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]]
+
+
+def probe_function(model: keras.Model, watch: tuple) -> ProbeFn:
+    """A function of ``(x, y)`` returning the gradients of the mean cross-entropy (as
+    :func:`gradients`, inference mode) and the (input, output) of every layer of a type in
+    ``watch``, at the model's current weights. On TensorFlow the pass is traced once and reused
+    (worth it when the same model is probed repeatedly, e.g. every epoch); on JAX and PyTorch
+    it runs eagerly."""
+    cce = keras.losses.SparseCategoricalCrossentropy()
+
+    def numpy_pairs(seen: list) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)) for a, b in seen]
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True, autograph=False)  # plain Python loops: nothing to convert
+        def both(x, y):
+            with tf.GradientTape() as tape:
+                out, seen = _layer_pass(model, x, watch)
+                loss = cce(y, out)
+            return tape.gradient(loss, model.trainable_variables), seen
+
+        def run(x: Any, y: Any):
+            grads, seen = both(tf.convert_to_tensor(np.asarray(x, "float32")), tf.convert_to_tensor(np.asarray(y)))
+            return _as_numpy(model, grads), numpy_pairs(seen)
+        return run
+
+    def eager(x: Any, y: Any):
+        x = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
+        return gradients(model, x, y), numpy_pairs(_layer_pass(model, x, watch)[1])
+    return eager

@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=os.environ.get("BACKEND") or os.environ.get("KERAS_BACKEND") or "tensorflow",
                    help="tensorflow | jax | torch; default tensorflow")
     p.add_argument("--seed", type=int, default=None, help="base seed passed to every chapter (default: the chapter's)")
+    p.add_argument("--jobs", default=os.environ.get("JOBS", "1"),
+                   help="chapters executed and validated at once, each in its own process; default 1. "
+                   "With 2 or more, a chapter's time includes the load of the others")
     return p
 
 
@@ -38,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"unknown profile {args.profile!r}; choose one of: {', '.join(PROFILES)}")
     if args.backend not in BACKENDS:
         return _fail(f"unknown backend {args.backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if not str(args.jobs).isdigit() or int(args.jobs) < 1:
+        return _fail(f"--jobs must be a whole number of at least 1, got {args.jobs!r}")
+    jobs = int(args.jobs)
     os.environ["KERAS_BACKEND"] = args.backend  # before anything imports keras; kernels inherit it
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     from dnnbook import pipeline
@@ -66,14 +72,20 @@ def main(argv: list[str] | None = None) -> int:
             except data.DataError as exc:
                 return _fail(str(exc), 1)
             times = {}
-            for i, chapter in enumerate(selected, 1):
+            if jobs > 1 and len(selected) > 1:
+                print(f"executing {len(selected)} chapters, {jobs} at a time (profile {profile}, "
+                      f"backend {args.backend})", flush=True)
+                start = time.perf_counter()
+                times = pipeline.execute_parallel(selected, profile, jobs=jobs, seed=args.seed)
+                times["(wall time)"] = time.perf_counter() - start
+            for i, chapter in enumerate(selected if not times else [], 1):
                 print(f"[{i}/{len(selected)}] executing {chapter.name} (profile {profile}, "
                       f"backend {args.backend})", flush=True)
                 times[chapter.name] = pipeline.execute(chapter, profile, seed=args.seed)
                 print(f"[{i}/{len(selected)}] {chapter.name} done in {times[chapter.name]:.0f} s", flush=True)
         if args.command in ("validate", "all"):
             start = time.perf_counter()
-            pipeline.validate(selected)
+            pipeline.validate(selected, jobs)
             print(f"nbval: checked cells reproduced ({time.perf_counter() - start:.0f} s)", flush=True)
         if args.command in ("build", "all"):
             index = pipeline.build(selected)
@@ -88,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
 def _print_times(times: dict[str, float], profile: str, backend: str) -> None:
     width = max(len(n) for n in times)
     print(f"\nExecution times (profile {profile}, backend {backend}):")
+    wall = times.pop("(wall time)", None)
     for name, secs in times.items():
         print(f"  {name:<{width}}  {secs:7.1f} s")
     print(f"  {'total':<{width}}  {sum(times.values()):7.1f} s")
+    if wall is not None:
+        print(f"  {'wall time':<{width}}  {wall:7.1f} s (chapters run side by side)")

@@ -149,13 +149,56 @@ def execute(chapter: Chapter, profile: str, *, seed: int | None = None, quiet: b
 
 
 def _record_status(chapter: Chapter, profile: str, seconds: float, env_line: str) -> None:
-    status = json.loads(STATUS.read_text()) if STATUS.exists() else {}
-    status[chapter.name] = {
-        "profile": profile, "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-        "environment": env_line, "seconds": round(seconds, 1),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-    STATUS.write_text(json.dumps(status, indent=2))
+    import fcntl
+
+    with open(STATUS.with_suffix(".lock"), "w") as lock:  # chapters may finish at once (--jobs)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        status = json.loads(STATUS.read_text()) if STATUS.exists() else {}
+        status[chapter.name] = {
+            "profile": profile, "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+            "environment": env_line, "seconds": round(seconds, 1),
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        STATUS.write_text(json.dumps(status, indent=2))
+
+
+def execute_parallel(selected: list[Chapter], profile: str, *, jobs: int, seed: int | None = None) -> dict[str, float]:
+    """Execute ``selected`` with up to ``jobs`` chapters at once, each in its own
+    ``python -m dnnbook execute`` process (longest first, by their last recorded time); their
+    output is relayed line by line. Returns each chapter's wall time; raises
+    :class:`PipelineError` naming the chapters that failed, after all have run."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    last = json.loads(STATUS.read_text()) if STATUS.exists() else {}
+    order = sorted(selected, key=lambda c: -last.get(c.name, {}).get("seconds", 0.0))
+    lock = threading.Lock()
+
+    def one(chapter: Chapter) -> tuple[Chapter, int, float]:
+        cmd = [sys.executable, "-m", "dnnbook", "execute", "--chapters", chapter.name,
+               "--profile", profile, "--jobs", "1"]
+        if seed is not None:
+            cmd += ["--seed", str(seed)]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                cwd=str(ROOT), env=os.environ.copy())
+        summary = re.compile(r"^(\[1/1\] |Execution times|  \S+ +[\d.]+ s$)")
+        for line in proc.stdout:
+            if line.strip() and not summary.match(line):  # the parent prints its own summary
+                with lock:
+                    print(line.rstrip(), flush=True)
+        code, secs = proc.wait(), time.perf_counter() - start
+        with lock:
+            print(f"{chapter.name} {'done' if code == 0 else 'FAILED'} in {secs:.0f} s", flush=True)
+        return chapter, code, secs
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(one, order))
+    failed = [c.name for c, code, _ in results if code != 0]
+    if failed:
+        raise PipelineError("failed: " + ", ".join(failed) + " (see the messages above)")
+    recorded = json.loads(STATUS.read_text())  # each child's own measure, as seed after seed
+    return {c.name: float(recorded[c.name]["seconds"]) for c in selected}
 
 
 def executed_notebooks(selected: list[Chapter]) -> list[Path]:
@@ -168,12 +211,15 @@ def executed_notebooks(selected: list[Chapter]) -> list[Path]:
     return paths
 
 
-def validate(selected: list[Chapter]) -> None:
-    """Re-execute the executed chapters with nbval; checked cells must reproduce exactly."""
+def validate(selected: list[Chapter], jobs: int = 1) -> None:
+    """Re-execute the executed chapters with nbval; checked cells must reproduce exactly.
+    ``jobs`` > 1 validates that many chapters at once (pytest-xdist, one chapter per worker)."""
     paths = executed_notebooks(selected)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
            "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"),
            "--nbval-cell-timeout", "3600", "--rootdir", str(EXECUTED), *map(str, paths)]
+    if jobs > 1 and len(paths) > 1:
+        cmd[4:4] = ["-n", str(min(jobs, len(paths))), "--dist", "loadfile"]
     print("validating with nbval: " + ", ".join(p.stem for p in paths), flush=True)
     if subprocess.call(cmd, cwd=EXECUTED / "chapters") != 0:
         raise PipelineError("nbval: a re-executed chapter did not reproduce its checked cells "

@@ -101,13 +101,39 @@ def hidden_activations(model: keras.Model, x: Any) -> list[tuple[np.ndarray, np.
     :data:`ACTIVATION_LAYERS`, its pre-activation that layer's input.
     """
     h = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
-    out = []
-    for layer in model.layers:
-        new = layer(h, training=False)
-        if isinstance(layer, ACTIVATION_LAYERS):
-            out.append((keras.ops.convert_to_numpy(h), keras.ops.convert_to_numpy(new)))
-        h = new
-    return out
+    _, seen = backend._layer_pass(model, h, ACTIVATION_LAYERS)  # noqa: SLF001
+    return [(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)) for a, b in seen]
+
+
+class EpochProbe(keras.callbacks.Callback):
+    """Probes the model being fit at the end of every epoch, on one fixed batch ``(x, y)``.
+
+    ``self.frame`` gets one row per epoch and Dense layer (``grad_norm``, as
+    :func:`layer_gradient_norms`) and ``self.activations`` one per epoch and hidden activation
+    layer (``mean``, ``std``, as :func:`activation_stats`). Gradients and activations come from
+    one pass, compiled once per fit where the backend allows (:func:`dnnbook.backend.probe_function`).
+    """
+
+    def __init__(self, x: Any, y: Any) -> None:
+        super().__init__()
+        self.x, self.y = x, y
+        self.frame, self.activations = pd.DataFrame(), pd.DataFrame()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._probe = backend.probe_function(self.model, ACTIVATION_LAYERS)
+        self._rows: list[dict] = []
+        self._acts: list[dict] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+        grads, seen = self._probe(self.x, self.y)
+        kernels = [layer.kernel.path for layer in self.model.layers if isinstance(layer, keras.layers.Dense)]
+        self._rows += [{"epoch": epoch + 1, "layer": i + 1, "grad_norm": float(np.linalg.norm(grads[path]))}
+                       for i, path in enumerate(kernels)]
+        self._acts += [{"epoch": epoch + 1, "layer": i + 1, "mean": float(a.mean()), "std": float(a.std())}
+                       for i, (_, a) in enumerate(seen)]
+        self.frame, self.activations = pd.DataFrame(self._rows), pd.DataFrame(self._acts)
 
 
 def activation_stats(model: keras.Model, x: Any) -> pd.DataFrame:

@@ -21,6 +21,7 @@ def _cli(*args, env=None, cwd=ROOT):
     (["execute", "--profile", "fast"], "unknown profile 'fast'; choose one of: quick, full, auto"),
     (["execute", "--chapters", "99"], "unknown chapter '99'; choose from: 00_baseline"),
     (["all", "--backend", "mxnet"], "unknown backend 'mxnet'; choose one of: tensorflow, jax, torch"),
+    (["execute", "--jobs", "0"], "--jobs must be a whole number of at least 1, got '0'"),
 ])
 def test_bad_input_is_one_line_and_exit_2_before_any_work(tmp_path, args, message):
     r = _cli(*args, env={"DNNBOOK_BUILD": str(tmp_path / "build")})
@@ -107,3 +108,23 @@ def test_good_chapter_executes_validates_and_builds(fake_book):
     status = json.loads((root / "_build" / "executed" / "status.json").read_text())
     assert status["00_fine"]["profile"] == "quick" and status["00_fine"]["seconds"] > 0
     assert "00_fine" in r.stdout and "The book is at" in r.stdout
+
+
+@pytest.mark.pipeline
+def test_chapters_side_by_side_name_the_failure_and_keep_the_rest(fake_book):
+    root, env = fake_book
+    _notebook(root / "chapters" / "05_also_fine.ipynb", "print('fine too')")
+    toc = root / "_toc.yml"
+    toc.write_text(toc.read_text().replace("      - file: chapters/01_boom\n",
+                                           "      - file: chapters/01_boom\n      - file: chapters/05_also_fine\n"))
+    r = _cli("execute", "--profile", "quick", "--jobs", "2", env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "failed: 01_boom" in r.stderr and "ValueError: boom in the chapter" in r.stdout
+    assert "00_fine done in" in r.stdout and "01_boom FAILED in" in r.stdout
+    executed = root / "_build" / "executed" / "chapters"
+    assert (executed / "00_fine.ipynb").exists() and (executed / "05_also_fine.ipynb").exists()
+    status = json.loads((root / "_build" / "executed" / "status.json").read_text())
+    assert set(status) == {"00_fine", "05_also_fine"}
+    r = _cli("all", "--profile", "quick", "--chapters", "00,05", "--jobs", "2", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "wall time" in r.stdout and "The book is at" in r.stdout

@@ -90,3 +90,22 @@ def test_run_seeds_trains_fresh_models_and_probes_each():
                                        probe=lambda m: probes.dead_units(m, d.x_valid))
     assert len(history) == 4 and "test_accuracy" not in history.columns
     assert set(probed["seed"]) == {1, 2} and list(probed["config"].cat.categories) == ["relu"]
+
+
+def test_epoch_probe_matches_the_one_off_probes():
+    from dnnbook import data
+
+    d = data.load("digits", n_train=64, n_valid=32, n_test=16, seed=0)
+    model = probes.compiled(lambda: probes.deep_mlp("ReLU + He", d.input_shape, d.n_classes, depth=3, width=8),
+                            lambda: keras.optimizers.SGD(learning_rate=0.05))()
+    probe = probes.EpochProbe(d.x_valid, d.y_valid)
+    model.fit(d.x_train, d.y_train, epochs=2, batch_size=16, verbose=0, callbacks=[probe])
+    assert list(probe.frame["epoch"].unique()) == [1, 2] and len(probe.frame) == 2 * 4
+    last = probe.frame[probe.frame["epoch"] == 2].reset_index(drop=True)
+    np.testing.assert_allclose(last["grad_norm"], probes.layer_gradient_norms(model, d.x_valid, d.y_valid)["norm"],
+                               rtol=1e-4)
+    acts = probe.activations[probe.activations["epoch"] == 2].reset_index(drop=True)
+    np.testing.assert_allclose(acts[["mean", "std"]], probes.activation_stats(model, d.x_valid)[["mean", "std"]],
+                               rtol=1e-4, atol=1e-6)
+    first = probe.frame[probe.frame["epoch"] == 1]["grad_norm"].to_numpy()
+    assert not np.allclose(first, last["grad_norm"].to_numpy())  # measured again after each epoch
