@@ -122,26 +122,62 @@ class Schedule:
 Factory = Callable[[], tuple[keras.Model, list[keras.layers.Layer]]]
 
 
-def train_schedule(make: Factory, data: Splits, schedule: Schedule, *, seed: int) -> pd.DataFrame:
+def _phases(model: keras.Model, reused: list[keras.layers.Layer], schedule: Schedule,
+            data: Splits) -> list[tuple[keras.Model, int]]:
+    """Compile ``model`` (and a clone for the second phase) for ``schedule``: a list of
+    (compiled model, epochs), one per phase. Each is warmed up on a full and a short batch of
+    the training set's shapes, so that what a first ``fit`` does once (tracing, and the random
+    draws some backends make while tracing) is done before any run is seeded."""
+    if reused and schedule.frozen_epochs > 0:
+        tuned = keras.models.clone_model(model)
+        set_trainable(model, reused, False, schedule.learning_rate)
+        compile_classifier(tuned, keras.optimizers.Adam(learning_rate=schedule.tune_learning_rate))
+        phases = [(model, schedule.frozen_epochs), (tuned, schedule.tuned_epochs)]
+    else:
+        compile_classifier(model, keras.optimizers.Adam(learning_rate=schedule.learning_rate))
+        phases = [(model, schedule.epochs)]
+    n = min(len(data.x_train), schedule.batch_size + len(data.x_train) % schedule.batch_size)
+    for phase, _ in phases:
+        phase.fit(data.x_train[:n], data.y_train[:n], epochs=1, batch_size=schedule.batch_size, verbose=0)
+    return phases
+
+
+def _restart(model: keras.Model, weights: list[list[np.ndarray]]) -> None:
+    """Give a compiled model new weights (layer by layer) and a fresh optimizer state."""
+    for layer, w in zip(model.layers, weights):
+        layer.set_weights(w)
+    for var in model.optimizer.variables:
+        if "learning_rate" not in var.path:
+            var.assign(keras.ops.zeros(var.shape, var.dtype))
+
+
+def train_schedule(make: Factory, data: Splits, schedule: Schedule, *, seed: int,
+                   compiled: dict | None = None) -> pd.DataFrame:
     """Train one model per :class:`Schedule`; one row with its final train/valid/test metrics.
 
     A model with reused layers trains ``frozen_epochs`` with them frozen, then
-    ``tuned_epochs`` with everything trainable at ``tune_learning_rate``. A model without
-    reused layers, or a schedule with ``frozen_epochs=0``, trains all ``epochs`` at
-    ``learning_rate`` (then the reused weights are only the starting point). The validation and test sets
-    are only evaluated at the end (no choice is made during training).
+    ``tuned_epochs`` with everything trainable at ``tune_learning_rate`` (a fresh Adam, as a
+    recompile gives). A model without reused layers, or a schedule with ``frozen_epochs=0``,
+    trains all ``epochs`` at ``learning_rate`` (then the reused weights are only the starting
+    point). The validation and test sets are only evaluated at the end (no choice is made
+    during training). The run trains compiled copies of the model it builds (one per phase);
+    pass the same dict as ``compiled`` for every seed of one config to compile (and trace) them
+    once: later seeds copy their fresh weights in and restart the optimizers, which trains
+    exactly what fresh models would.
     """
+    compiled = {} if compiled is None else compiled
+    if "phases" not in compiled:
+        compiled["phases"] = _phases(*make(), schedule, data)  # before seeding: the run's draws are untouched
     seed_everything(seed)
-    model, reused = make()
+    fresh, _ = make()
+    phases = compiled["phases"]
+    _restart(phases[0][0], [layer.get_weights() for layer in fresh.layers])
     fit = dict(batch_size=schedule.batch_size, verbose=0)
-    if reused and schedule.frozen_epochs > 0:
-        set_trainable(model, reused, False, schedule.learning_rate)
-        model.fit(data.x_train, data.y_train, epochs=schedule.frozen_epochs, **fit)
-        set_trainable(model, reused, True, schedule.tune_learning_rate)
-        hist = model.fit(data.x_train, data.y_train, epochs=schedule.tuned_epochs, **fit).history
-    else:
-        compile_classifier(model, keras.optimizers.Adam(learning_rate=schedule.learning_rate))
-        hist = model.fit(data.x_train, data.y_train, epochs=schedule.epochs, **fit).history
+    for i, (phase, epochs) in enumerate(phases):
+        if i:  # the next phase starts from where the last one ended
+            _restart(phase, [layer.get_weights() for layer in phases[i - 1][0].layers])
+        hist = phase.fit(data.x_train, data.y_train, epochs=epochs, **fit).history
+    model = phases[-1][0]
     row = {"seed": int(seed), "epoch": schedule.epochs, "loss": hist["loss"][-1],
            "accuracy": hist["accuracy"][-1]}
     for split in ("valid", "test"):
@@ -157,14 +193,17 @@ def compare_runs(configs: Mapping[str, Callable[[int], Factory]], data_for_seed:
     """Train every config on every seed's data (paired by seed); the tidy frame of all runs.
 
     ``configs`` maps a name to ``factory_for(seed)``; ``data_for_seed(seed)`` gives the data
-    of that seed (e.g. its own small labelled subset), the same for every config.
+    of that seed (e.g. its own small labelled subset), the same for every config. Each config
+    is compiled once and reused across seeds (see :func:`train_schedule`).
     """
     frames, total, k = [], len(configs) * len(seeds), 0
+    compiled: dict[str, dict] = {name: {} for name in configs}
     for seed in seeds:
         data = data_for_seed(int(seed))
         for name, factory_for in configs.items():
             k += 1
-            frame = train_schedule(factory_for(int(seed)), data, schedule, seed=int(seed))
+            frame = train_schedule(factory_for(int(seed)), data, schedule, seed=int(seed),
+                                   compiled=compiled[name])
             frame.insert(0, "config", name)
             frames.append(frame)
             say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f}")

@@ -120,3 +120,24 @@ def test_input_shape_helpers():
     assert big.predict(np.ones((3, 2, 2), np.float32), verbose=0).shape == (3, 8)
     with pytest.raises(ValueError):
         transfer.downscale(x, 5)
+
+
+def test_configs_compiled_once_train_what_fresh_models_train():
+    import pandas as pd
+
+    from dnnbook import data
+
+    d = data.load("digits", n_train=128, n_valid=64, n_test=64, seed=0)
+    a = models.compile_classifier(models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), "adam")
+    a.fit(d.x_train, d.y_train, epochs=1, verbose=0)
+    a_weights = a.get_weights()
+    configs = {"scratch": lambda s: lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), []),
+               "reused": lambda s: lambda: transfer.reuse_layers(a, 1, [keras.layers.Dense(10, activation="softmax")])}
+    schedule = transfer.Schedule(frozen_epochs=1, tuned_epochs=2, batch_size=16)
+    shared = transfer.compare_runs(configs, lambda s: d, [1, 2], schedule)
+    fresh = pd.concat([transfer.train_schedule(configs[n](s), d, schedule, seed=s).assign(config=n)
+                       for s in (1, 2) for n in configs], ignore_index=True)
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
+    np.testing.assert_allclose(shared[cols].to_numpy(), fresh[cols].to_numpy(), rtol=1e-6)
+    assert not np.allclose(shared.loc[0, cols].to_numpy(float), shared.loc[2, cols].to_numpy(float))  # seeds differ
+    assert transfer.weights_equal(a.get_weights(), a_weights)  # the source model is never trained
