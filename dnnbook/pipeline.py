@@ -269,8 +269,26 @@ def build(selected: list[Chapter] | None = None) -> Path:
     if subprocess.call(cmd) != 0:
         raise PipelineError("jupyter-book build failed (warnings are errors; see above)")
     _drop_duplicate_thebe_config(site / "_build" / "html")
+    _complete_index_redirect(site / "_build" / "html")
     shutil.move(site / "_build" / "html", HTML)
     return HTML / "index.html"
+
+
+def _complete_index_redirect(html_root: Path) -> None:
+    """Make Jupyter Book's ``index.html`` (a bare meta refresh to the root page) a complete page
+    with the book's icon: without an icon link, a browser asks for ``/favicon.ico`` (a 404)
+    before it follows the refresh."""
+    index = html_root / "index.html"
+    match = re.search(r'url=([^"\s]+)', index.read_text(encoding="utf-8"))
+    if not match:
+        return
+    target = match.group(1)
+    index.write_text(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Refresh" content="0; url={target}">'
+        '<link rel="icon" href="_static/favicon.svg"><title>dnnbook</title></head>\n'
+        f'<body><p>The book starts at <a href="{target}">{target}</a>.</p></body></html>\n',
+        encoding="utf-8")
 
 
 def _drop_duplicate_thebe_config(html_root: Path) -> None:

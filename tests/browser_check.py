@@ -44,6 +44,7 @@ def open_page(browser, url: str):
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}")
             if req.url.startswith(url.split("/", 3)[0] + "//" + url.split("/", 3)[2]) else None)
+    page.on("response", lambda r: errors.append(f"HTTP {r.status} for {r.url}") if r.status >= 400 else None)
     response = page.goto(url)
     if response is None or not response.ok:
         errors.append(f"HTTP {response.status if response else 'no response'} for {url}")

@@ -103,6 +103,8 @@ def test_good_chapter_executes_validates_and_builds(fake_book):
     assert r.returncode == 0, r.stdout + r.stderr
     assert (root / "_build" / "html" / "index.html").exists()
     assert (root / "_build" / "html" / "chapters" / "00_fine.html").exists()
+    index = (root / "_build" / "html" / "index.html").read_text()
+    assert 'url=intro.html' in index and 'rel="icon"' in index  # no /favicon.ico request before the redirect
     claims_html = (root / "_build" / "html" / "claims.html").read_text()
     assert "one is one" in claims_html
     status = json.loads((root / "_build" / "executed" / "status.json").read_text())
