@@ -73,11 +73,12 @@ unit: install-all data
 pipeline: install data
 	$(PY) -m dnnbook all --profile quick --backend tensorflow --jobs $(TEST_JOBS)
 
-# chapters 00-01 under JAX and under PyTorch, the two side by side
+# chapters 00-01 under JAX and under PyTorch, the two side by side (PyTorch on one thread: its
+# OpenMP threads spin while waiting and slow down tenfold when another process holds a core)
 backends: install-all data
 	@DNNBOOK_BUILD=_build/backend-jax $(PY) -m dnnbook execute --profile quick --backend jax --chapters 00,01 \
 	  > >(sed -u 's/^/[jax] /') 2>&1 & jax=$$!; \
-	DNNBOOK_BUILD=_build/backend-torch $(PY) -m dnnbook execute --profile quick --backend torch --chapters 00,01 \
+	OMP_NUM_THREADS=1 DNNBOOK_BUILD=_build/backend-torch $(PY) -m dnnbook execute --profile quick --backend torch --chapters 00,01 \
 	  > >(sed -u 's/^/[torch] /') 2>&1 & torch=$$!; \
 	wait $$jax; a=$$?; wait $$torch; b=$$?; \
 	[ $$a = 0 ] || echo "chapters 00-01 FAILED under JAX" >&2; [ $$b = 0 ] || echo "chapters 00-01 FAILED under PyTorch" >&2; \
