@@ -42,8 +42,11 @@ def open_page(browser, url: str):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error"
             and not m.text.startswith(BENIGN_CONSOLE) else None)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}")
-            if req.url.startswith(url.split("/", 3)[0] + "//" + url.split("/", 3)[2]) else None)
+    # a request the browser cancels because the page navigates on (index.html redirects at
+    # once) is not a broken resource; any other failure of a local request is
+    page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url} ({req.failure})")
+            if req.url.startswith(url.split("/", 3)[0] + "//" + url.split("/", 3)[2])
+            and req.failure != "net::ERR_ABORTED" else None)
     page.on("response", lambda r: errors.append(f"HTTP {r.status} for {r.url}") if r.status >= 400 else None)
     response = page.goto(url)
     if response is None or not response.ok:

@@ -60,8 +60,11 @@ def test_front_pages_load_cleanly(browser, site, name):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     problems = page_problems(page, errors)
+    landed = page.url
     page.close()
     assert not problems, "\n".join(problems)
+    if name == "index":  # a redirect to the first page of the book
+        assert landed.endswith("/intro.html"), landed
 
 
 def test_table_of_contents_reaches_every_chapter(browser, site):
