@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 .PHONY: book test install install-all data browser-deps unit pipeline backends browser benchmarks clean help
 
 help:
-	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch   build the executed book"
+	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch JOBS=1|2   build the executed book"
 	@echo "make test    unit tests (3 backends), quick pipeline, browser tests"
 
 $(VENV)/.base: pyproject.toml
