@@ -73,7 +73,7 @@ def _as_numpy(model: keras.Model, grads: list) -> dict[str, np.ndarray]:
     return out
 
 
-def _layer_pass(model: keras.Model, x: Any, watch: tuple) -> tuple[Any, list]:
+def layer_pass(model: keras.Model, x: Any, watch: tuple) -> tuple[Any, list]:
     """Run a Sequential model layer by layer in inference mode; the output and the
     (input, output) of every layer that is an instance of ``watch``."""
     h, seen = x, []
@@ -105,7 +105,7 @@ def probe_function(model: keras.Model, watch: tuple) -> ProbeFn:
         @tf.function(reduce_retracing=True, autograph=False)  # plain Python loops: nothing to convert
         def both(x, y):
             with tf.GradientTape() as tape:
-                out, seen = _layer_pass(model, x, watch)
+                out, seen = layer_pass(model, x, watch)
                 loss = cce(y, out)
             return tape.gradient(loss, model.trainable_variables), seen
 
@@ -116,5 +116,5 @@ def probe_function(model: keras.Model, watch: tuple) -> ProbeFn:
 
     def eager(x: Any, y: Any):
         x = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
-        return gradients(model, x, y), numpy_pairs(_layer_pass(model, x, watch)[1])
+        return gradients(model, x, y), numpy_pairs(layer_pass(model, x, watch)[1])
     return eager

@@ -120,8 +120,9 @@ def _lockstep_reason(make_model: ModelFactory, seeds: list[int], callbacks, fit_
         return "a single seed", []
     if callbacks is not None:
         return "callbacks act on the shared training loop", []
-    if ls.fit_kwargs_problem(fit_kwargs):
-        return ls.fit_kwargs_problem(fit_kwargs), []
+    problem = ls.fit_kwargs_problem(fit_kwargs)
+    if problem:
+        return problem, []
     replicas = []
     for seed in seeds:
         seed_everything(seed)
@@ -140,9 +141,9 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
 
     ``configs`` maps a name to a factory returning a fresh compiled model; ``callbacks`` is a
     factory of fresh callbacks per run; ``epoch_logs`` maps a column name to a function of a
-    model measured at the end of every epoch (in lockstep too, on each replica). Each seed sets a run's initial weights; the batch order
-    is drawn from the first seed and shared by every run, so configs are compared on the same
-    batches. Where nothing couples them, a config's seeds train together in lockstep (one
+    model measured at the end of every epoch (in lockstep too, on each replica). Each seed sets
+    a run's initial weights; the batch order is drawn from the first seed and shared by every
+    run, so configs are compared on the same batches. Where nothing couples them, a config's seeds train together in lockstep (one
     computation, same results as seed after seed); otherwise, or with ``lockstep=False``, seed
     after seed, and the reason is printed. Lockstep stacks the seeds into K-wide layers where
     it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.lockstep`). Pass a

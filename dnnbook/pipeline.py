@@ -165,7 +165,8 @@ def _record_status(chapter: Chapter, profile: str, seconds: float, env_line: str
 def execute_parallel(selected: list[Chapter], profile: str, *, jobs: int, seed: int | None = None) -> dict[str, float]:
     """Execute ``selected`` with up to ``jobs`` chapters at once, each in its own
     ``python -m dnnbook execute`` process (longest first, by their last recorded time); their
-    output is relayed line by line. Returns each chapter's wall time; raises
+    output is relayed line by line. Returns each chapter's time as its own process recorded it
+    (in ``status.json``); raises
     :class:`PipelineError` naming the chapters that failed, after all have run."""
     import threading
     from concurrent.futures import ThreadPoolExecutor

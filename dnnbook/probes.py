@@ -87,11 +87,14 @@ def layer_gradient_norms(model: keras.Model, x: Any, y: Any) -> pd.DataFrame:
     One row per Dense layer: ``layer`` (1 = nearest the input; the last is the output layer),
     ``name`` (the variable path), ``norm``. Gradients of the mean cross-entropy on the batch.
     """
-    grads = backend.gradients(model, x, y)
+    return pd.DataFrame(_kernel_norms(model, backend.gradients(model, x, y)))
+
+
+def _kernel_norms(model: keras.Model, grads: Mapping[str, np.ndarray]) -> list[dict]:
+    """One row per Dense kernel, input first: ``layer``, ``name`` (its path), ``norm`` of its gradient."""
     kernels = [layer.kernel.path for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    rows = [{"layer": i + 1, "name": path, "norm": float(np.linalg.norm(grads[path]))}
+    return [{"layer": i + 1, "name": path, "norm": float(np.linalg.norm(grads[path]))}
             for i, path in enumerate(kernels)]
-    return pd.DataFrame(rows)
 
 
 def hidden_activations(model: keras.Model, x: Any) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -101,7 +104,7 @@ def hidden_activations(model: keras.Model, x: Any) -> list[tuple[np.ndarray, np.
     :data:`ACTIVATION_LAYERS`, its pre-activation that layer's input.
     """
     h = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
-    _, seen = backend._layer_pass(model, h, ACTIVATION_LAYERS)  # noqa: SLF001
+    _, seen = backend.layer_pass(model, h, ACTIVATION_LAYERS)
     return [(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)) for a, b in seen]
 
 
@@ -128,9 +131,8 @@ class EpochProbe(keras.callbacks.Callback):
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
         grads, seen = self._probe(self.x, self.y)
-        kernels = [layer.kernel.path for layer in self.model.layers if isinstance(layer, keras.layers.Dense)]
-        self._rows += [{"epoch": epoch + 1, "layer": i + 1, "grad_norm": float(np.linalg.norm(grads[path]))}
-                       for i, path in enumerate(kernels)]
+        self._rows += [{"epoch": epoch + 1, "layer": r["layer"], "grad_norm": r["norm"]}
+                       for r in _kernel_norms(self.model, grads)]
         self._acts += [{"epoch": epoch + 1, "layer": i + 1, "mean": float(a.mean()), "std": float(a.std())}
                        for i, (_, a) in enumerate(seen)]
         self.frame, self.activations = pd.DataFrame(self._rows), pd.DataFrame(self._acts)
