@@ -3,8 +3,9 @@
 Prints figures; asserts nothing. A 20 × 100 ReLU/He MLP is trained on 4,000 Fashion-MNIST images
 (batch 32) for a few epochs; after every epoch the probes measure per-layer gradient norms and
 activation statistics on a 256-image batch: once with the one-off probes chapter 1 uses at
-initialization (eager, one call per probe), once with :class:`dnnbook.probes.EpochProbe` (one
-pass for both, compiled once per fit where the backend allows).
+initialization (eager, one call per probe), then with :class:`dnnbook.probes.EpochProbe` (one
+pass for both), run eagerly and compiled once per fit (TensorFlow); by default it compiles for
+fits of ``compile_from`` epochs or more.
 """
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ class Timed(keras.callbacks.Callback):
         super().set_model(model)
         self.inner.set_model(model)
 
+    def set_params(self, params):
+        super().set_params(params)
+        self.inner.set_params(params)
+
     def on_train_begin(self, logs=None):
         start = time.perf_counter()
         self.inner.on_train_begin(logs)
@@ -67,8 +72,10 @@ def main() -> None:
 
     x, y = d.x_valid[:256], d.y_valid[:256]
     timings = {}
-    for name, probe in (("plain fit", None), ("one-off probes", OneOffProbes(x, y)),
-                        ("EpochProbe", probes.EpochProbe(x, y))):
+    variants = (("plain fit", None), ("one-off probes", OneOffProbes(x, y)),
+                ("EpochProbe, eager", probes.EpochProbe(x, y, compile_from=args.epochs + 1)),
+                ("EpochProbe, compiled", probes.EpochProbe(x, y, compile_from=1)))
+    for name, probe in variants:
         m = model()
         timed = Timed(probe) if probe else None
         start = time.perf_counter()
@@ -78,13 +85,16 @@ def main() -> None:
                          timed.calls if timed else [])
     plain = timings["plain fit"][0]
     print(f"plain fit: {plain:.2f} s for {args.epochs} epochs")
-    for name in ("one-off probes", "EpochProbe"):
+    for name, _ in variants[1:]:
         wall, in_probes, calls = timings[name]
         epoch = (wall - in_probes) / args.epochs
         later = float(np.median(calls[1:])) if len(calls) > 1 else float("nan")
-        print(f"{name:>15}: fit {wall:.2f} s, of which {in_probes:.2f} s in the probes: overhead "
+        print(f"{name:>20}: fit {wall:.2f} s, of which {in_probes:.2f} s in the probes: overhead "
               f"{in_probes / (wall - in_probes):.1%} of the training time it observes; first call "
               f"{calls[0] * 1e3:.0f} ms, later calls {later * 1e3:.0f} ms each = {later / epoch:.1%} of an epoch")
+    default = probes.EpochProbe(x, y).compile_from
+    print(f"EpochProbe's default for {args.epochs} epochs: {'compiled' if args.epochs >= default else 'eager'} "
+          f"(compiled from {default} epochs)")
 
 if __name__ == "__main__":
     main()

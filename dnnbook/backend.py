@@ -1,8 +1,8 @@
 """The only backend-specific code in dnnbook: gradients of a loss w.r.t. a model's weights.
 
 Three implementations (TensorFlow, JAX, PyTorch) of one function, :func:`gradients`, and
-:func:`probe_function`, which compiles one pass that returns both the gradients and the hidden
-activations where the backend allows (TensorFlow); everything else in the book uses ``keras``
+:func:`probe_function`, one pass that returns both the gradients and the hidden activations
+where the backend allows (TensorFlow, PyTorch), compiled on request (TensorFlow); everything else in the book uses ``keras``
 and ``keras.ops``.
 """
 from __future__ import annotations
@@ -88,31 +88,46 @@ def layer_pass(model: keras.Model, x: Any, watch: tuple) -> tuple[Any, list]:
 ProbeFn = Callable[[Any, Any], tuple[dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]]
 
 
-def probe_function(model: keras.Model, watch: tuple) -> ProbeFn:
+def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> ProbeFn:
     """A function of ``(x, y)`` returning the gradients of the mean cross-entropy (as
     :func:`gradients`, inference mode) and the (input, output) of every layer of a type in
-    ``watch``, at the model's current weights. On TensorFlow the pass is traced once and reused
-    (worth it when the same model is probed repeatedly, e.g. every epoch); on JAX and PyTorch
-    it runs eagerly."""
+    ``watch``, at the model's current weights, from one pass where the backend allows
+    (TensorFlow, PyTorch; JAX makes two). With ``compiled`` the TensorFlow pass is traced once
+    and reused: the trace costs several eager passes, so it pays off only when the same model is
+    probed many times."""
     cce = keras.losses.SparseCategoricalCrossentropy()
+    name = keras.backend.backend()
 
     def numpy_pairs(seen: list) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)) for a, b in seen]
 
-    if keras.backend.backend() == "tensorflow":
+    if name == "tensorflow":
         import tensorflow as tf
 
-        @tf.function(reduce_retracing=True, autograph=False)  # plain Python loops: nothing to convert
         def both(x, y):
             with tf.GradientTape() as tape:
                 out, seen = layer_pass(model, x, watch)
                 loss = cce(y, out)
             return tape.gradient(loss, model.trainable_variables), seen
 
+        if compiled:  # plain Python loops: nothing for autograph to convert
+            both = tf.function(both, reduce_retracing=True, autograph=False)
+
         def run(x: Any, y: Any):
             grads, seen = both(tf.convert_to_tensor(np.asarray(x, "float32")), tf.convert_to_tensor(np.asarray(y)))
             return _as_numpy(model, grads), numpy_pairs(seen)
         return run
+
+    if name == "torch":
+        import torch
+
+        def one_pass(x: Any, y: Any):
+            params = [v.value for v in model.trainable_variables]
+            out, seen = layer_pass(model, keras.ops.convert_to_tensor(np.asarray(x, "float32")), watch)
+            loss = cce(keras.ops.convert_to_tensor(np.asarray(y)), out)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            return _as_numpy(model, grads), [(a.detach().cpu().numpy(), b.detach().cpu().numpy()) for a, b in seen]
+        return one_pass
 
     def eager(x: Any, y: Any):
         x = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))

@@ -20,11 +20,11 @@ import pandas as pd
 
 from dnnbook.data import Splits
 from dnnbook.experiments import EpochLogs, EpochTimer
+from dnnbook.stacked import PENALTY
 
 
 SOLO_LOSS = "solo_loss"
 FIT_KWARGS = ("validation_batch_size",)  # fit options that mean the same for every replica
-PENALTY = "penalty_in_loss"
 
 
 class SideBySide(keras.Model):
@@ -170,7 +170,9 @@ def _replica_columns(logs: dict, i: int) -> dict:
         elif key.startswith(val_prefix):
             cols["val_" + key[len(val_prefix):]] = values
     cols = {key: np.asarray(values, dtype=float) for key, values in cols.items()}
-    for key in ("", "val_"):  # side by side: the solo loss comes from its own metric (+ penalty)
+    for key in ("", "val_"):  # side by side: the solo loss comes from its own metric; + the penalty
         if key + SOLO_LOSS in cols:
-            cols[key + "loss"] = cols.pop(key + SOLO_LOSS) + cols.pop(key + PENALTY, 0.0)
+            cols[key + "loss"] = cols.pop(key + SOLO_LOSS)
+        if key + PENALTY in cols:
+            cols[key + "loss"] = cols[key + "loss"] + cols.pop(key + PENALTY)
     return cols

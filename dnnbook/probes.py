@@ -114,16 +114,19 @@ class EpochProbe(keras.callbacks.Callback):
     ``self.frame`` gets one row per epoch and Dense layer (``grad_norm``, as
     :func:`layer_gradient_norms`) and ``self.activations`` one per epoch and hidden activation
     layer (``mean``, ``std``, as :func:`activation_stats`). Gradients and activations come from
-    one pass, compiled once per fit where the backend allows (:func:`dnnbook.backend.probe_function`).
+    one pass (:func:`dnnbook.backend.probe_function`), compiled once per fit (TensorFlow) when
+    the fit has at least ``compile_from`` epochs: a trace costs about as much as seven eager
+    passes and saves about three quarters of each later one (``benchmarks/probe_overhead.py``).
     """
 
-    def __init__(self, x: Any, y: Any) -> None:
+    def __init__(self, x: Any, y: Any, compile_from: int = 10) -> None:
         super().__init__()
-        self.x, self.y = x, y
+        self.x, self.y, self.compile_from = x, y, compile_from
         self.frame, self.activations = pd.DataFrame(), pd.DataFrame()
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._probe = backend.probe_function(self.model, ACTIVATION_LAYERS)
+        epochs = (self.params or {}).get("epochs") or 0
+        self._probe = backend.probe_function(self.model, ACTIVATION_LAYERS, compiled=epochs >= self.compile_from)
         self._rows: list[dict] = []
         self._acts: list[dict] = []
 

@@ -28,6 +28,11 @@ ELEMENTWISE_ACTIVATIONS = {"linear", "relu", "relu6", "leaky_relu", "elu", "selu
 PER_FEATURE_LAYERS = (keras.layers.Activation, keras.layers.LeakyReLU, keras.layers.PReLU,
                       keras.layers.ELU, keras.layers.ReLU, keras.layers.BatchNormalization)
 LOSSES = ("sparse_categorical_crossentropy",)
+# weight penalties that are sums over the weights (so one replica's penalty is the sum over its slice)
+PENALTIES = (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2)
+# kernel constraints that act on each unit's incoming weights (an axis) or on each weight alone
+AXIS_CONSTRAINTS = (keras.constraints.MaxNorm, keras.constraints.MinMaxNorm, keras.constraints.UnitNorm)
+PENALTY = "penalty_in_loss"
 METRICS = ("accuracy", "sparse_categorical_accuracy")
 
 
@@ -48,10 +53,16 @@ def _layer_problem(layer: keras.layers.Layer, first: bool, last: bool) -> str | 
             return None
         if act not in ELEMENTWISE_ACTIVATIONS:
             return f"Dense activation {act!r}"
-        if layer.kernel_regularizer or layer.bias_regularizer or layer.activity_regularizer:
-            return "a regularizer"
-        if layer.kernel_constraint or layer.bias_constraint:
-            return "a weight constraint"
+        if layer.activity_regularizer:
+            return "an activity regularizer"
+        for reg in (layer.kernel_regularizer, layer.bias_regularizer):
+            if reg is not None and type(reg) not in PENALTIES:
+                return f"the regularizer {type(reg).__name__} (only L1, L2 and L1L2 are stacked)"
+        kc, bc = layer.kernel_constraint, layer.bias_constraint
+        if kc is not None and not isinstance(kc, (*AXIS_CONSTRAINTS, keras.constraints.NonNeg)):
+            return f"the weight constraint {type(kc).__name__}"
+        if bc is not None and not isinstance(bc, keras.constraints.NonNeg):
+            return f"the bias constraint {type(bc).__name__} (it would act on all replicas' biases together)"
         return None
     if isinstance(layer, keras.layers.BatchNormalization):
         cfg = layer.get_config()
@@ -103,22 +114,40 @@ class StackedDense(keras.layers.Layer):
 
     With ``shared_input`` the kernel is ``(in, K, out)`` and the step is one matrix product;
     otherwise it is ``(K, in, out)`` and the step one batched product. ``activation`` applies
-    per replica (softmax included), and the last layer returns ``(batch, K, out)``.
+    per replica (softmax included), and the last layer returns ``(batch, K, out)``. The
+    replicas' weight penalties (:data:`PENALTIES`) are not layer losses: :meth:`penalties`
+    gives each replica's, for :class:`Stacked` to add. A kernel constraint acts on each
+    replica's slice (its axis moved to the stacked kernel's).
     """
 
     def __init__(self, k: int, units: int, activation: str = "linear", use_bias: bool = True,
-                 shared_input: bool = False, last: bool = False, **kwargs) -> None:
+                 shared_input: bool = False, last: bool = False, kernel_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.k, self.units, self.use_bias = k, units, use_bias
         self.activation = keras.activations.get(activation)
         self.shared_input, self.last = shared_input, last
+        self.kernel_penalty = keras.regularizers.get(kernel_regularizer)
+        self.bias_penalty = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = _stacked_constraint(keras.constraints.get(kernel_constraint), shared_input)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
 
     def build(self, input_shape) -> None:
         d_in = input_shape[-1] if self.shared_input else input_shape[-1] // self.k
         shape = (d_in, self.k, self.units) if self.shared_input else (self.k, d_in, self.units)
-        self.kernel = self.add_weight(name="kernel", shape=shape, initializer="zeros")
-        self.bias = self.add_weight(name="bias", shape=(self.k * self.units,), initializer="zeros") \
-            if self.use_bias else None
+        self.kernel = self.add_weight(name="kernel", shape=shape, initializer="zeros",
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight(name="bias", shape=(self.k * self.units,), initializer="zeros",
+                                    constraint=self.bias_constraint) if self.use_bias else None
+
+    def penalties(self):
+        """Each replica's weight penalty, a ``(K,)`` tensor (None without penalties)."""
+        parts = []
+        if self.kernel_penalty is not None:
+            parts.append(_sum_penalty(self.kernel_penalty, self.kernel, 1 if self.shared_input else 0))
+        if self.bias_penalty is not None and self.bias is not None:
+            parts.append(_sum_penalty(self.bias_penalty, ops.reshape(self.bias, (self.k, self.units)), 0))
+        return sum(parts[1:], parts[0]) if parts else None
 
     def call(self, x):
         if self.shared_input:
@@ -149,6 +178,57 @@ class StackedDense(keras.layers.Layer):
                 w.append(ops.convert_to_numpy(self.bias)[i * self.units:(i + 1) * self.units])
             out.append(w)
         return out
+
+
+def _sum_penalty(reg, w, k_axis: int):
+    """``reg`` (L1, L2 or L1L2) of each replica's slice of ``w`` along ``k_axis``: a ``(K,)`` tensor."""
+    cfg = reg.get_config()
+    axes = tuple(a for a in range(len(w.shape)) if a != k_axis)
+    out = 0.0
+    if cfg.get("l1"):
+        out = out + cfg["l1"] * ops.sum(ops.abs(w), axis=axes)
+    if cfg.get("l2"):
+        out = out + cfg["l2"] * ops.sum(ops.square(w), axis=axes)
+    return out
+
+
+def _stacked_constraint(constraint, shared_input: bool):
+    """A Dense kernel constraint rewritten for the stacked kernel: its axis (over the ``(in,
+    out)`` kernel) moved to the same axis of ``(K, in, out)`` or, for a shared input, ``(in, K, out)``."""
+    if not isinstance(constraint, AXIS_CONSTRAINTS):
+        return constraint
+    cfg = constraint.get_config()
+
+    def move(axis: int) -> int:
+        axis %= 2
+        return (0, 2)[axis] if shared_input else axis + 1
+
+    axis = cfg["axis"]
+    cfg["axis"] = [move(a) for a in axis] if isinstance(axis, (list, tuple)) else move(axis)
+    return constraint.__class__.from_config(cfg)
+
+
+class Stacked(keras.Model):
+    """The functional model of :func:`stack`. Its ``compute_loss`` adds the replicas' weight
+    penalties and tracks each one (``replica_{k}_penalty_in_loss``), so that a replica's
+    reported loss is its cross-entropy plus its penalty, as a solo run reports it."""
+
+    def __init__(self, *args, k: int = 1, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._penalized = [layer for layer in self.layers
+                           if isinstance(layer, StackedDense) and (layer.kernel_penalty or layer.bias_penalty)]
+        self.penalty_trackers = [keras.metrics.Mean(name=f"replica_{i}_{PENALTY}")
+                                 for i in range(k)] if self._penalized else []
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if not self._penalized:
+            return loss
+        per_replica = sum((layer.penalties() for layer in self._penalized[1:]), self._penalized[0].penalties())
+        batch = ops.shape(keras.tree.flatten(x)[0])[0]
+        for i, tracker in enumerate(self.penalty_trackers):
+            tracker.update_state(per_replica[i], sample_weight=batch)
+        return loss + ops.sum(per_replica)
 
 
 class ReplicaMean(keras.metrics.Metric):
@@ -203,13 +283,15 @@ def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> kera
         elif isinstance(layer, keras.layers.Dense):
             cfg = layer.get_config()
             new = StackedDense(k, cfg["units"], activation=cfg["activation"], use_bias=cfg["use_bias"],
-                               shared_input=i == first_dense, last=i == len(layers) - 1)
+                               shared_input=i == first_dense, last=i == len(layers) - 1,
+                               **{key: getattr(layer, key) for key in ("kernel_regularizer", "bias_regularizer",
+                                                                        "kernel_constraint", "bias_constraint")})
         else:
             new = layer.__class__.from_config(layer.get_config() | {"name": f"stacked_{layer.name}"})
         x = new(x)
         new.trainable = layer.trainable
         built.append((i, new))
-    model = keras.Model(inputs, x, name="stacked")
+    model = Stacked(inputs, x, name="stacked", k=k)
     for i, new in built:
         if isinstance(new, StackedDense):
             new.set_from([r.layers[i] for r in replicas])

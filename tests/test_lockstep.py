@@ -13,7 +13,12 @@ def digits():
 
 def _factory(d, **kw):
     def make():
-        m = models.build_mlp(d.input_shape, d.n_classes, depth=2, width=32, **kw)
+        if "bias_regularizer" in kw or "bias_constraint" in kw:  # every Dense layer gets kw
+            m = keras.Sequential([keras.Input(d.input_shape), keras.layers.Flatten(),
+                                  *[keras.layers.Dense(32, "relu", **kw) for _ in range(2)],
+                                  keras.layers.Dense(d.n_classes, "softmax", **kw)], name="mlp")
+        else:
+            m = models.build_mlp(d.input_shape, d.n_classes, depth=2, width=32, **kw)
         return models.compile_classifier(m, keras.optimizers.SGD(learning_rate=0.05, momentum=0.9))
     return make
 
@@ -36,6 +41,9 @@ def _assert_same_runs(lock, solo, kept_l, kept_s, seeds, rtol):
     (dict(activation="prelu"), "stacked"),
     (dict(kernel_regularizer=keras.regularizers.L1L2(1e-3, 1e-2), dropout=0.2,
           kernel_constraint=keras.constraints.MaxNorm(1.0, axis=0)), "side by side"),
+    (dict(kernel_regularizer=keras.regularizers.L1L2(1e-4, 1e-3), bias_regularizer=keras.regularizers.L2(1e-3),
+          kernel_constraint=keras.constraints.MaxNorm(0.5, axis=0)), "stacked"),
+    (dict(kernel_constraint=keras.constraints.UnitNorm(axis=-1)), "stacked"),
 ])
 def test_lockstep_replicas_equal_solo_runs(digits, kw, layout):
     seeds = [3, 4, 5]
@@ -55,12 +63,20 @@ def test_lockstep_replicas_equal_solo_runs(digits, kw, layout):
     assert kept_l[("m", 3)].name == "mlp"
     if "kernel_regularizer" in kw:
         assert (lock["penalty"] > 0).all() and (lock["loss"] > lock["penalty"]).all()
+    if "kernel_constraint" in kw:  # the bound holds, and binds in the stacked cases (so they test it)
+        bound = kw["kernel_constraint"].get_config().get("max_value", 1.0)
+        norms = np.linalg.norm(kept_l[("m", 3)].layers[1].get_weights()[0], axis=kw["kernel_constraint"].axis)
+        assert norms.max() <= bound * (1 + 1e-4)
+        assert layout != "stacked" or np.isclose(norms.max(), bound, rtol=1e-4)
 
 
 def test_stacked_refuses_what_would_couple_or_differ(digits):
     assert stacked.why_not(_factory(digits)()) is None
     assert "Dropout" in stacked.why_not(_factory(digits, dropout=0.1)())
-    assert "regularizer" in stacked.why_not(_factory(digits, kernel_regularizer="l2")())
+    assert stacked.why_not(_factory(digits, kernel_regularizer="l2")()) is None
+    assert "OrthogonalRegularizer" in stacked.why_not(
+        _factory(digits, kernel_regularizer=keras.regularizers.OrthogonalRegularizer())())
+    assert "bias constraint" in stacked.why_not(_factory(digits, bias_constraint=keras.constraints.MaxNorm(1.0))())
     clipped = _factory(digits)()
     clipped.compile(optimizer=keras.optimizers.SGD(0.1, clipnorm=1.0), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])

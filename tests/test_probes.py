@@ -92,13 +92,14 @@ def test_run_seeds_trains_fresh_models_and_probes_each():
     assert set(probed["seed"]) == {1, 2} and list(probed["config"].cat.categories) == ["relu"]
 
 
-def test_epoch_probe_matches_the_one_off_probes():
+@pytest.mark.parametrize("compile_from", [1, 10])  # compiled (TensorFlow) and eager passes
+def test_epoch_probe_matches_the_one_off_probes(compile_from):
     from dnnbook import data
 
     d = data.load("digits", n_train=64, n_valid=32, n_test=16, seed=0)
     model = probes.compiled(lambda: probes.deep_mlp("ReLU + He", d.input_shape, d.n_classes, depth=3, width=8),
                             lambda: keras.optimizers.SGD(learning_rate=0.05))()
-    probe = probes.EpochProbe(d.x_valid, d.y_valid)
+    probe = probes.EpochProbe(d.x_valid, d.y_valid, compile_from=compile_from)
     model.fit(d.x_train, d.y_train, epochs=2, batch_size=16, verbose=0, callbacks=[probe])
     assert list(probe.frame["epoch"].unique()) == [1, 2] and len(probe.frame) == 2 * 4
     last = probe.frame[probe.frame["epoch"] == 2].reset_index(drop=True)
