@@ -1,38 +1,85 @@
 #!/usr/bin/env bash
-# The whole book at full size on a one-GPU machine, in one go; prints per-chapter times and
-# every claim line. Such machines often lack TensorFlow and internet, so:
-#   here (with internet):   bash benchmarks/gpu_full.sh --prepare   # wheels + data into _gpu_bundle/
-#   there (repo root):      bash benchmarks/gpu_full.sh             # KERAS_BACKEND=jax by default
+# The book at full size on a one-GPU machine; prints per-chapter times and every claim line.
+# Such machines often have JAX but neither Keras nor papermill nor the data, and no internet, so:
+#   here (with internet):  bash benchmarks/gpu_full.sh --prepare    # wheels for Python $PYVER + data into _gpu_bundle/
+#   there (repo root):     bash benchmarks/gpu_full.sh [CHAPTERS]   # e.g. 00,04 (default: all)
+# There, only the wheels of packages the machine lacks are installed (into $SITE, not over its own).
+# Chapters run $JOBS at a time, each in its own process; JAX allocates GPU memory as it goes
+# (no preallocation), so several processes share the one GPU. With $OUT set, the executed
+# notebooks and status.json are copied there and the log is written there. Split a long run over several calls by
+# naming chapters: the times add up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=${BUNDLE:-_gpu_bundle}
 BACKEND=${BACKEND:-jax}
 PROFILE=${PROFILE:-full}
-# everything dnnbook needs to execute chapters, except the backend framework itself
-DEPS=(keras numpy pandas scipy matplotlib tqdm papermill nbformat nbclient ipykernel scikit-learn mnist1d pyyaml)
+PYVER=${PYVER:-3.12}
+JOBS=${JOBS:-3}
+SITE=${SITE:-/tmp/dnnbook-site}
+PY=${PYTHON:-python3}
+# what executing chapters needs beyond a GPU image's numpy, pandas, scipy, matplotlib,
+# scikit-learn, tqdm, pyyaml and the backend itself
+DEPS=(keras papermill nbformat nbclient ipykernel)
+# their dependencies that the GPU image already holds (its package list, 2026-11): not bundled,
+# which keeps the bundle under the 64 MiB a device call carries
+ON_IMAGE="absl_py attrs certifi charset_normalizer click h5py idna markdown_it_py mdurl ml_dtypes numpy
+packaging psutil pygments python_dateutil pyyaml requests rich tqdm typing_extensions urllib3"
 
 if [ "${1:-}" = "--prepare" ]; then
-  mkdir -p "$BUNDLE/wheels" "$BUNDLE/data"
-  python3 -m pip download -q -d "$BUNDLE/wheels" --python-version 3.11 --only-binary=:all: "${DEPS[@]}" || \
-    python3 -m pip download -q -d "$BUNDLE/wheels" "${DEPS[@]}"
-  python3 -c "from dnnbook import data; import shutil, sys; d = data.find_fashion_mnist(); \
+  rm -rf "$BUNDLE/wheels"; mkdir -p "$BUNDLE/wheels" "$BUNDLE/data"
+  platforms=()
+  for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64 manylinux_2_17_x86_64 \
+           manylinux2014_x86_64 manylinux1_x86_64 linux_x86_64; do platforms+=(--platform "$p"); done
+  $PY -m pip download -q -d "$BUNDLE/wheels" --only-binary=:all: --implementation cp \
+    --python-version "$PYVER" "${platforms[@]}" "${DEPS[@]}"
+  for name in $ON_IMAGE; do rm -f "$BUNDLE/wheels/$name"-[0-9]*.whl; done
+  $PY -c "from dnnbook import data; import shutil, sys; d = data.find_fashion_mnist(); \
     sys.exit('Fashion-MNIST not found: run make data') if d is None else [shutil.copy(d / f, '$BUNDLE/data') for f in data.FASHION_FILES.values()]"
-  du -sh "$BUNDLE"
+  echo "$(ls "$BUNDLE/wheels" | wc -l) wheels for Python $PYVER and the data in $BUNDLE: $(du -sh "$BUNDLE" | cut -f1)"
   exit 0
 fi
+CHAPTERS=${1:-}
+[ -d "$BUNDLE/wheels" ] || { echo "no $BUNDLE/wheels: run 'bash benchmarks/gpu_full.sh --prepare' where there is internet, and carry $BUNDLE" >&2; exit 2; }
 
-python3 -m venv --system-site-packages .venv-gpu       # keeps the image's CUDA builds of JAX/PyTorch
-.venv-gpu/bin/pip install -q --no-index --find-links "$BUNDLE/wheels" "${DEPS[@]}" 2>/dev/null || \
-  .venv-gpu/bin/pip install -q "${DEPS[@]}"
-.venv-gpu/bin/pip install -q --no-deps -e .
-export DNNBOOK_DATA="$PWD/$BUNDLE/data" KERAS_BACKEND="$BACKEND" DNNBOOK_BUILD="$PWD/_build/gpu-$PROFILE"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 start=$(date +%s)
-.venv-gpu/bin/python -m dnnbook execute --profile "$PROFILE" --backend "$BACKEND" | grep -E "^\[|✓|✗|error" || true
-echo "whole book, profile $PROFILE, backend $BACKEND: $(( $(date +%s) - start )) s"
-.venv-gpu/bin/python - <<'PY'
+$PY - "$BUNDLE/wheels" "$SITE" <<'PY'
+import importlib.metadata as md, pathlib, subprocess, sys
+
+wheels, site = sorted(pathlib.Path(sys.argv[1]).glob("*.whl")), sys.argv[2]
+def present(wheel):
+    try:
+        md.version(wheel.name.split("-")[0])
+        return True
+    except md.PackageNotFoundError:
+        return False
+need = [str(w) for w in wheels if not present(w)]
+print(f"installing {len(need)} of {len(wheels)} wheels into {site} (the others are already here)", flush=True)
+if need:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+                           "--no-compile", "--upgrade", "--target", site, *need])
+PY
+export PYTHONPATH="$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export DNNBOOK_DATA="$PWD/$BUNDLE/data" KERAS_BACKEND="$BACKEND" DNNBOOK_BUILD="$PWD/_build/gpu-$PROFILE"
+export XLA_PYTHON_CLIENT_PREALLOCATE=false
+echo "install: $(( $(date +%s) - start )) s"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+mkdir -p "$DNNBOOK_BUILD"
+log="${OUT:-$DNNBOOK_BUILD}/gpu_full.log"  # under $OUT as it is written: it comes back even if the run is cut off
+start=$(date +%s)
+set +e
+$PY -m dnnbook execute --profile "$PROFILE" --backend "$BACKEND" --jobs "$JOBS" ${CHAPTERS:+--chapters "$CHAPTERS"} \
+  > "$log" 2>&1
+code=$?
+set -e
+grep -E "^\[|✓|✗|rror|done in|FAILED|environment|backend " "$log" | grep -v "cell [0-9]" || true
+echo "profile $PROFILE, backend $BACKEND, chapters ${CHAPTERS:-all}, $JOBS at a time: $(( $(date +%s) - start )) s wall, exit $code"
+$PY - <<'PY'
 import json, os, pathlib
 status = pathlib.Path(os.environ["DNNBOOK_BUILD"]) / "executed" / "status.json"
-for name, s in json.loads(status.read_text()).items():
+for name, s in (json.loads(status.read_text()) if status.exists() else {}).items():
     print(f"{name:<22} {s['seconds']:>7.1f} s  {s['environment']}")
 PY
+if [ -n "${OUT:-}" ]; then
+  cp "$DNNBOOK_BUILD"/executed/status.json "$DNNBOOK_BUILD"/executed/chapters/*.ipynb "$OUT/" 2>/dev/null || true
+fi
+exit $code
