@@ -61,6 +61,9 @@ PY
 export PYTHONPATH="$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export DNNBOOK_DATA="$PWD/$BUNDLE/data" KERAS_BACKEND="$BACKEND" DNNBOOK_BUILD="$PWD/_build/gpu-$PROFILE"
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
+if ! XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_deterministic_ops=true" $PY -c "import jax; jax.numpy.zeros(1).block_until_ready()" 2>/dev/null; then
+  export DNNBOOK_JAX_DETERMINISTIC=0; echo "this XLA lacks --xla_gpu_deterministic_ops: GPU reductions may vary"
+fi
 echo "install: $(( $(date +%s) - start )) s"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 mkdir -p "$DNNBOOK_BUILD"

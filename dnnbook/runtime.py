@@ -80,6 +80,8 @@ def enable_determinism() -> str:
         torch.use_deterministic_algorithms(True, warn_only=True)
         return "deterministic algorithms"
     if backend == "jax":
+        if "xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", ""):
+            return "deterministic ops"
         return "deterministic on CPU; GPU reductions may vary"
     return "no determinism switch"
 
