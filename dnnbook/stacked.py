@@ -215,8 +215,8 @@ class Stacked(keras.Model):
 
     def __init__(self, *args, k: int = 1, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._penalized = [layer for layer in self.layers
-                           if isinstance(layer, StackedDense) and (layer.kernel_penalty or layer.bias_penalty)]
+        self._penalized = [layer for layer in self.layers if isinstance(layer, StackedDense)
+                           and (layer.kernel_penalty or (layer.bias_penalty and layer.use_bias))]
         self.penalty_trackers = [keras.metrics.Mean(name=f"replica_{i}_{PENALTY}")
                                  for i in range(k)] if self._penalized else []
 
