@@ -64,6 +64,10 @@ def _layer_problem(layer: keras.layers.Layer, first: bool, last: bool) -> str | 
         if bc is not None and not isinstance(bc, keras.constraints.NonNeg):
             return f"the bias constraint {type(bc).__name__} (it would act on all replicas' biases together)"
         return None
+    extras = sorted(key for key, value in vars(layer).items() if value is not None
+                    and (key.endswith("_regularizer") or key.endswith("_constraint")))
+    if extras:  # a penalty or constraint on BN's or PReLU's weights
+        return f"a {kind} layer with {', '.join(extras)}"
     if isinstance(layer, keras.layers.BatchNormalization):
         cfg = layer.get_config()
         if cfg["axis"] not in (-1, [-1]) or cfg.get("renorm") or cfg.get("synchronized"):

@@ -76,6 +76,9 @@ def test_stacked_refuses_what_would_couple_or_differ(digits):
     assert stacked.why_not(_factory(digits, kernel_regularizer="l2")()) is None
     assert "OrthogonalRegularizer" in stacked.why_not(
         _factory(digits, kernel_regularizer=keras.regularizers.OrthogonalRegularizer())())
+    bn = _factory(digits, batch_norm="after")()
+    bn.layers[3].gamma_regularizer = keras.regularizers.L2(1e-3)
+    assert "gamma_regularizer" in stacked.why_not(bn)
     assert "bias constraint" in stacked.why_not(_factory(digits, bias_constraint=keras.constraints.MaxNorm(1.0))())
     clipped = _factory(digits)()
     clipped.compile(optimizer=keras.optimizers.SGD(0.1, clipnorm=1.0), loss="sparse_categorical_crossentropy",
