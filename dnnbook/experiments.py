@@ -108,19 +108,17 @@ def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, bat
     return _finish(frame, model, data, seed, batch_size, evaluate_test, 1), model
 
 
-def _lockstep_reason(make_model: ModelFactory, seeds: list[int], callbacks, fit_kwargs,
+def _lockstep_reason(make_model: ModelFactory, seeds: list[int], made: list | None, fit_kwargs,
                      lockstep: bool | None) -> tuple[str | None, list[keras.Model]]:
     """Why this config must run seed after seed (None if it can run in lockstep) and the
-    replicas already built for lockstep."""
+    replicas already built for lockstep. ``made`` is the callbacks of one run, if any."""
     from dnnbook import lockstep as ls
 
     if lockstep is False:
         return "lockstep=False", []
     if len(seeds) < 2:
         return "a single seed", []
-    if callbacks is not None:
-        return "callbacks act on the shared training loop", []
-    problem = ls.fit_kwargs_problem(fit_kwargs)
+    problem = ls.callbacks_problem(made) or ls.fit_kwargs_problem(fit_kwargs)
     if problem:
         return problem, []
     replicas = []
@@ -140,7 +138,9 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     """Train every config for every seed; return the tidy history of all runs.
 
     ``configs`` maps a name to a factory returning a fresh compiled model; ``callbacks`` is a
-    factory of fresh callbacks per run; ``epoch_logs`` maps a column name to a function of a
+    factory of fresh callbacks per run (in lockstep, one set serves all seeds: only callbacks
+    that act on what replicas share alike allow it, see :func:`dnnbook.lockstep.shares_alike`;
+    the factory is called once per config in lockstep and once per seed otherwise); ``epoch_logs`` maps a column name to a function of a
     model measured at the end of every epoch (in lockstep too, on each replica). Each seed sets
     a run's initial weights; the batch order is drawn from the first seed and shared by every
     run, so configs are compared on the same batches. Where nothing couples them, a config's seeds train together in lockstep (one
@@ -158,13 +158,14 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     order_seed = seeds[0]
     frames, total, k = [], len(configs) * len(seeds), 0
     for name, make_model in configs.items():
-        reason, replicas = _lockstep_reason(make_model, seeds, callbacks, fit_kwargs, lockstep)
+        made = callbacks() if callbacks and lockstep is not False and len(seeds) > 1 else None
+        reason, replicas = _lockstep_reason(make_model, seeds, made, fit_kwargs, lockstep)
         if replicas:
             start = time.perf_counter()
             histories = ls.fit(replicas, data, epochs=epochs, batch_size=batch_size,
                                order_seed=order_seed, steps_per_execution=steps_per_execution,
                                evaluate_test=evaluate_test, stacking=stacking,
-                               epoch_logs=epoch_logs, fit_kwargs=fit_kwargs)
+                               epoch_logs=epoch_logs, fit_kwargs=fit_kwargs, callbacks=made or ())
             done = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(seeds)), m)
                     for seed, h, m in zip(seeds, histories, replicas)]
             k += len(seeds)
@@ -179,8 +180,10 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
             for seed in seeds:
                 k += 1
                 start = time.perf_counter()
+                fresh = made if made is not None else (callbacks() if callbacks else ())
+                made = None  # the callbacks made for the lockstep check serve the first seed
                 frame, model = train(make_model, data, seed=seed, epochs=epochs, batch_size=batch_size,
-                                     callbacks=callbacks() if callbacks else (),
+                                     callbacks=fresh,
                                      evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
                                      order_seed=order_seed, epoch_logs=epoch_logs)
                 done.append((seed, frame, model))

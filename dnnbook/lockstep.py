@@ -20,6 +20,7 @@ import pandas as pd
 
 from dnnbook.data import Splits
 from dnnbook.experiments import EpochLogs, EpochTimer
+from dnnbook.models import fresh_optimizer
 from dnnbook.stacked import PENALTY
 
 
@@ -76,6 +77,18 @@ def fit_kwargs_problem(fit_kwargs: Mapping[str, Any] | None) -> str | None:
     return f"fit options {', '.join(other)} act on the shared training loop" if other else None
 
 
+def shares_alike(callback: keras.callbacks.Callback) -> bool:
+    """Whether ``callback`` acts only on what replicas in lockstep share alike (it says so with a
+    true ``lockstep_safe`` attribute: e.g. it sets or reads the optimizer's learning rate)."""
+    return bool(getattr(callback, "lockstep_safe", False))
+
+
+def callbacks_problem(callbacks: Sequence[keras.callbacks.Callback] | None) -> str | None:
+    """Why these callbacks rule out lockstep (None if they do not)."""
+    other = [type(c).__name__ for c in callbacks or () if not shares_alike(c)]
+    return f"the {', '.join(other)} callback acts on the shared training loop" if other else None
+
+
 def layout(model: keras.Model, stacking: bool = True) -> str:
     """How replicas of ``model`` train in lockstep: ``"stacked"`` into K-wide layers where
     :func:`dnnbook.stacked.why_not` allows (and ``stacking``), else ``"side by side"``."""
@@ -102,7 +115,7 @@ def combine(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> ke
                 *list(config.get("metrics") or [])] for _ in range(k)]
     if keras.backend.backend() == "torch":
         steps_per_execution = 1  # the PyTorch trainer runs one step per call
-    combined.compile(optimizer=opt.__class__.from_config(opt.get_config()), loss=[config["loss"]] * k,
+    combined.compile(optimizer=fresh_optimizer(opt), loss=[config["loss"]] * k,
                      metrics=metrics, steps_per_execution=steps_per_execution)
     return combined
 
@@ -110,7 +123,8 @@ def combine(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> ke
 def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_size: int,
         order_seed: int, steps_per_execution: int = 1, evaluate_test: bool = False,
         stacking: bool = True, epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
-        fit_kwargs: Mapping[str, Any] | None = None) -> list[pd.DataFrame]:
+        fit_kwargs: Mapping[str, Any] | None = None, callbacks: Sequence[keras.callbacks.Callback] = ()
+        ) -> list[pd.DataFrame]:
     """Train ``replicas`` together; return one per-epoch history frame per replica.
 
     The replicas are stacked into K-wide layers where :func:`dnnbook.stacked.why_not` allows
@@ -118,28 +132,34 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     in ``replicas``. ``epoch_time`` is the lockstep epoch time divided by the number of
     replicas; with ``evaluate_test`` the frames get ``test_loss`` and ``test_accuracy``;
     ``epoch_logs`` (name → function of a model) adds a column measured on each replica at the
-    end of every epoch. ``fit_kwargs`` may only hold :data:`FIT_KWARGS`.
+    end of every epoch. ``fit_kwargs`` may only hold :data:`FIT_KWARGS`. ``callbacks`` may only
+    be ones that act on what all replicas share alike (:func:`shares_alike`: the learning rate
+    of the one optimizer); with them, every step is its own execution, so per-batch hooks run
+    at every step.
     """
     from dnnbook import stacked
     from dnnbook.runtime import seed_everything
 
-    reason = why_not(replicas[0]) or fit_kwargs_problem(fit_kwargs)
+    reason = why_not(replicas[0]) or fit_kwargs_problem(fit_kwargs) or callbacks_problem(callbacks)
     if reason:
         raise ValueError(f"cannot train in lockstep: {reason}")
     k, names = len(replicas), [r.name for r in replicas]
+    if callbacks:
+        steps_per_execution = 1
     stack = layout(replicas[0], stacking) == "stacked"
     if stack:
         combined, ys = stacked.stack(replicas, steps_per_execution), (lambda y: y)
     else:
         combined, ys = combine(replicas, steps_per_execution), (lambda y: [y] * k)
     timer = EpochTimer()
-    callbacks: list = [timer]
+    hooks: list = [timer]
     if epoch_logs:
         sync = (lambda: stacked.unstack(combined, replicas)) if stack else None
-        callbacks.append(EpochLogs(epoch_logs, replicas, before=sync))
+        hooks.append(EpochLogs(epoch_logs, replicas, before=sync))
+    hooks += list(callbacks)
     seed_everything(order_seed)  # the batch order a solo run with order_seed would see
     hist = combined.fit(data.x_train, ys(data.y_train), validation_data=(data.x_valid, ys(data.y_valid)),
-                        epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks,
+                        epochs=epochs, batch_size=batch_size, verbose=0, callbacks=hooks,
                         **dict(fit_kwargs or {})).history
     test = {}
     if evaluate_test:

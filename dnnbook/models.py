@@ -67,6 +67,15 @@ def compile_classifier(model: keras.Model, optimizer: Any = "sgd", **kwargs: Any
     return model
 
 
+def fresh_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """A new optimizer with ``optimizer``'s settings and no state; a learning-rate schedule is
+    shared, not serialized (schedules hold no state)."""
+    config = optimizer.get_config()
+    if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):  # noqa: SLF001
+        config["learning_rate"] = optimizer._learning_rate  # noqa: SLF001
+    return optimizer.__class__.from_config(config)
+
+
 def baseline(input_shape: Sequence[int], n_classes: int, learning_rate: float = 0.01) -> keras.Model:
     """The book's reference model, compiled: 3 × Dense(100, ReLU, He) + softmax, plain SGD."""
     model = build_mlp(input_shape, n_classes, depth=3, width=100, activation="relu",

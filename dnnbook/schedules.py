@@ -8,7 +8,6 @@ code runs on TensorFlow, JAX and PyTorch.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
@@ -17,7 +16,8 @@ import pandas as pd
 from keras import ops
 
 from dnnbook.data import Splits
-from dnnbook.experiments import say, train
+from dnnbook import experiments
+from dnnbook.experiments import say
 
 OPTIMIZER_NAMES = ("SGD", "momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam", "Nadam", "AdamW")
 
@@ -61,6 +61,7 @@ def set_rate(model: keras.Model, rate: float) -> None:
 
 
 # --- schedule helpers: step -> rate ----------------------------------------------------------
+@keras.saving.register_keras_serializable(package="dnnbook")
 class PowerDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Power scheduling: ``rate(t) = initial / (1 + t / steps) ** power`` (t counts updates)."""
 
@@ -114,7 +115,11 @@ def one_cycle_rate(step: int, total: int, max_rate: float, *, start_div: float =
 
 
 class OneCycle(keras.callbacks.Callback):
-    """1cycle scheduling, stepped every batch: the rate of :func:`one_cycle_rate` at each update."""
+    """1cycle scheduling, stepped every batch: the rate of :func:`one_cycle_rate` at each update.
+
+    It only sets the optimizer's rate, which seeds in lockstep share, so they can train together."""
+
+    lockstep_safe = True
 
     def __init__(self, max_rate: float, total_steps: int, *, start_div: float = 10.0,
                  end_div: float = 1000.0, peak_at: float = 0.45) -> None:
@@ -136,7 +141,11 @@ class OneCycle(keras.callbacks.Callback):
 
 
 class RateRecorder(keras.callbacks.Callback):
-    """Reads back the learning rate each update actually used. Put it LAST in the callbacks."""
+    """Reads back the learning rate each update actually used. Put it LAST in the callbacks.
+
+    In lockstep it reads the one optimizer that all the seeds share."""
+
+    lockstep_safe = True
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.rates: list[float] = []
@@ -248,32 +257,35 @@ def find_rates(make_model: Callable[[str, float], keras.Model], names: Sequence[
 
 # --- schedules compared on the network -------------------------------------------------------
 def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callable[[], list]]],
-                  data: Splits, seeds: Sequence[int], *, epochs: int, batch_size: int = 32
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  data: Splits, seeds: Sequence[int], *, epochs: int, batch_size: int = 32,
+                  lockstep: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every ``name -> (model factory, callbacks factory)`` for every seed, reading the rate back.
 
-    Runs go seed after seed (the callbacks act on the training loop), on the batch order of the
-    first seed as in :func:`dnnbook.experiments.run`. Returns the tidy history and the applied rates, one
-    row per ``config, seed, step`` with the ``epoch`` of the step.
+    Runs go through :func:`dnnbook.experiments.run` (the batch order of the first seed for
+    every run): a schedule in the optimizer, :class:`OneCycle` and :class:`RateRecorder` let the
+    seeds train in lockstep (they share the one optimizer, so one recording serves them all);
+    other callbacks (``ReduceLROnPlateau``, which watches the validation loss of each run) make
+    them go seed after seed. Returns the tidy history and the applied rates, one row per
+    ``config, seed, step`` with the ``epoch`` of the step.
     """
-    frames, rates, total, k = [], [], len(configs) * len(seeds), 0
-    order_seed = int(seeds[0])  # the batch order of dnnbook.experiments.run: the same for every run
+
+    seeds = [int(s) for s in seeds]
+    frames, rates = [], []
     for name, (make_model, make_callbacks) in configs.items():
-        for seed in seeds:
-            k += 1
-            start = time.perf_counter()
-            recorder = RateRecorder()
-            frame, _ = train(make_model, data, seed=int(seed), epochs=epochs, batch_size=batch_size,
-                             callbacks=[*make_callbacks(), recorder], evaluate_test=False,
-                             order_seed=order_seed)
-            frames.append(frame.assign(config=name))
-            rates.append(pd.DataFrame({"config": name, "seed": int(seed), "step": np.arange(len(recorder.rates)),
+        recorders: list[RateRecorder] = []
+
+        def with_recorder(make_callbacks=make_callbacks, recorders=recorders) -> list:
+            recorders.append(RateRecorder())
+            return [*make_callbacks(), recorders[-1]]
+
+        frame = experiments.run({name: make_model}, data, seeds, epochs=epochs, batch_size=batch_size,
+                                callbacks=with_recorder, evaluate_test=False, lockstep=lockstep)
+        frames.append(frame)
+        for seed, recorder in zip(seeds, recorders * len(seeds) if len(recorders) == 1 else recorders):
+            rates.append(pd.DataFrame({"config": name, "seed": seed, "step": np.arange(len(recorder.rates)),
                                        "epoch": recorder.epochs, "rate": recorder.rates}))
-            say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
-                f"({time.perf_counter() - start:.1f} s)")
     df = pd.concat(frames, ignore_index=True)
-    df = df[["config", *[c for c in df.columns if c != "config"]]]
-    df["config"] = pd.Categorical(df["config"], categories=list(configs), ordered=True)
+    df["config"] = pd.Categorical(df["config"].astype(str), categories=list(configs), ordered=True)
     return df, pd.concat(rates, ignore_index=True)
 
 

@@ -17,6 +17,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from dnnbook.models import fresh_optimizer
+
 # optimizers whose update of a weight reads only that weight's gradient and state
 ELEMENTWISE_OPTIMIZERS = (keras.optimizers.SGD, keras.optimizers.Adam, keras.optimizers.AdamW,
                           keras.optimizers.Nadam, keras.optimizers.RMSprop, keras.optimizers.Adagrad,
@@ -310,7 +312,7 @@ def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> kera
     opt = first.optimizer
     if keras.backend.backend() == "torch":
         steps_per_execution = 1
-    model.compile(optimizer=opt.__class__.from_config(opt.get_config()), loss=loss,
+    model.compile(optimizer=fresh_optimizer(opt), loss=loss,
                   metrics=[ReplicaMean(k, _cross_entropy, "loss"), ReplicaMean(k, _accuracy, "accuracy")],
                   steps_per_execution=steps_per_execution)
     return model

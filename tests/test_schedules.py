@@ -115,3 +115,26 @@ def test_sign_changes_and_divergence():
     bowl = surfaces.quadratic()
     path = surfaces.descend(bowl, keras.optimizers.SGD(learning_rate=1.0), steps=400)  # 1 - 10 < -1: diverges
     assert surfaces.distance_to_minimum(bowl, path) == math.inf
+
+
+def test_run_schedules_in_lockstep_match_seed_after_seed():
+    from dnnbook import data, models
+
+    d = data.load("digits", n_train=256, n_valid=64, n_test=32, seed=0)
+
+    def make(rate):
+        return models.compile_classifier(models.build_mlp(d.input_shape, d.n_classes, depth=1, width=16),
+                                         schedules.make_optimizer("momentum", rate))
+
+    configs, promises = schedules.schedule_suite(make, 0.05, steps_per_epoch=8, epochs=3)
+    pick = {name: configs[name] for name in ("power", "performance", "1cycle")}
+    lock, lock_rates = schedules.run_schedules(pick, d, [1, 2], epochs=3)
+    solo, solo_rates = schedules.run_schedules(pick, d, [1, 2], epochs=3, lockstep=False)
+    # a schedule, 1cycle and the rate recorder share the optimizer alike; ReduceLROnPlateau does not
+    assert lock.groupby("config", observed=True)["lockstep"].max().to_dict() == {"power": 2, "performance": 1, "1cycle": 2}
+    assert (solo["lockstep"] == 1).all() and list(lock.columns) == list(solo.columns)
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    np.testing.assert_allclose(lock[cols].to_numpy(), solo[cols].to_numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lock_rates["rate"], solo_rates["rate"], rtol=1e-6)
+    assert len(lock_rates) == 3 * 2 * 3 * 8  # configs × seeds × epochs × steps
+    assert schedules.rate_errors(lock_rates, lock, {k: promises[k] for k in pick}).max() < 1e-5
