@@ -337,8 +337,9 @@ def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, s
                               lambda: [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)])
     configs["1cycle"] = (lambda: make_model(base_rate), lambda: [OneCycle(peak, total)])
 
-    def from_schedule(s):
-        return lambda rates, hist: np.asarray([float(ops.convert_to_numpy(s(t))) for t in rates["step"]])
+    def from_schedule(s):  # one vectorized call: a schedule is elementwise in the step
+        return lambda rates, hist: np.asarray(ops.convert_to_numpy(s(ops.convert_to_tensor(
+            rates["step"].to_numpy()))), dtype=float)
 
     def plateau(rates, hist):
         per_epoch = plateau_replay(hist.sort_values("epoch")["val_loss"], base_rate, 0.5, 1)
