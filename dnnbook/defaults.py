@@ -41,10 +41,12 @@ DEFAULTS = (
             "02", "does not cost more than 3 points"),
     Default("Regularization", "Dropout (rate 0.2-0.5) on small, noisy data sets; evaluate the training loss with dropout off",
             "04", "have a higher loss with dropout on than off"),
-    Default("Unstable training without BN", "Max-norm (r = 1-2) on the hidden layers",
-            "04", "the max-norm network never does"),
+    Default("Unstable training without BN",
+            "Lower the learning rate first; max-norm (r = 1-2) keeps the first steps from blowing up, "
+            "but does not make a far-too-high rate safe in long runs",
+            "04", "the max-norm network learns more"),
     Default("Uncertainty", "Do not assume MC dropout calibrates a model: measure ECE and NLL",
-            "04", "MC dropout makes the probabilities worse"),
+            "04", "MC dropout does not improve the probabilities"),
 )
 
 

@@ -43,3 +43,14 @@ def test_defaults_quote_their_claims_and_fail_without_them():
         defaults.defaults_page(claims)
     partial = defaults.defaults_page({"01_topic": claims["01_topic"]})
     assert "(chapter 04 not built)" in partial
+
+
+def test_every_default_cites_a_claim_its_chapter_source_states():
+    """Caught before any execution: a claim reworded in a chapter must be reworded here too."""
+    from pathlib import Path
+
+    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    for d in defaults.DEFAULTS:
+        (path,) = chapters.glob(f"{d.chapter}_*.ipynb")
+        code = "".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert d.claim_phrase in code, f"{d.topic!r}: {path.name} states no claim with {d.claim_phrase!r}"
