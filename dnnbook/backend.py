@@ -2,8 +2,8 @@
 
 Three implementations (TensorFlow, JAX, PyTorch) of one function, :func:`gradients`, and
 :func:`probe_function`, one pass that returns both the gradients and the hidden activations
-where the backend allows (TensorFlow, PyTorch), compiled on request (TensorFlow); everything else in the book uses ``keras``
-and ``keras.ops``.
+where the backend allows (TensorFlow, PyTorch), compiled on request (TensorFlow); everything
+else in the book uses ``keras`` and ``keras.ops``.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import pandas as pd
 from dnnbook.data import Splits
 from dnnbook.experiments import EpochLogs, EpochTimer
 from dnnbook.models import fresh_optimizer
-from dnnbook.stacked import PENALTY
+from dnnbook.stacked import PENALTY, penalty_tracker, track_penalties
 
 
 SOLO_LOSS = "solo_loss"
@@ -37,15 +37,13 @@ class SideBySide(keras.Model):
         super().__init__(*args, **kwargs)
         self._replicas = list(replicas)
         self._penalized = [i for i, r in enumerate(self._replicas) if r.losses]
-        self.penalty_trackers = [keras.metrics.Mean(name=f"replica_{i}_{PENALTY}") for i in self._penalized]
+        self.penalty_trackers = [penalty_tracker(i) for i in self._penalized]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if self._penalized:
-            batch = keras.ops.shape(keras.tree.flatten(x)[0])[0]
-            for i, tracker in zip(self._penalized, self.penalty_trackers):
-                tracker.update_state(keras.ops.sum(keras.ops.stack(self._replicas[i].losses)),
-                                     sample_weight=batch)
+            track_penalties(self.penalty_trackers, [keras.ops.sum(keras.ops.stack(self._replicas[i].losses))
+                                                    for i in self._penalized], x)
         return loss
 
 

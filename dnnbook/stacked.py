@@ -214,6 +214,18 @@ def _stacked_constraint(constraint, shared_input: bool):
     return constraint.__class__.from_config(cfg)
 
 
+def penalty_tracker(i: int) -> keras.metrics.Mean:
+    """The metric that reports replica ``i``'s weight penalty (added to its loss when read back)."""
+    return keras.metrics.Mean(name=f"replica_{i}_{PENALTY}")
+
+
+def track_penalties(trackers: Sequence[keras.metrics.Mean], penalties, x) -> None:
+    """Update each replica's penalty tracker, weighted by the batch size as Keras weights its loss."""
+    batch = ops.shape(keras.tree.flatten(x)[0])[0]
+    for tracker, penalty in zip(trackers, penalties):
+        tracker.update_state(penalty, sample_weight=batch)
+
+
 class Stacked(keras.Model):
     """The functional model of :func:`stack`. Its ``compute_loss`` adds the replicas' weight
     penalties and tracks each one (``replica_{k}_penalty_in_loss``), so that a replica's
@@ -223,17 +235,14 @@ class Stacked(keras.Model):
         super().__init__(*args, **kwargs)
         self._penalized = [layer for layer in self.layers if isinstance(layer, StackedDense)
                            and (layer.kernel_penalty or (layer.bias_penalty and layer.use_bias))]
-        self.penalty_trackers = [keras.metrics.Mean(name=f"replica_{i}_{PENALTY}")
-                                 for i in range(k)] if self._penalized else []
+        self.penalty_trackers = [penalty_tracker(i) for i in range(k)] if self._penalized else []
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if not self._penalized:
             return loss
         per_replica = sum((layer.penalties() for layer in self._penalized[1:]), self._penalized[0].penalties())
-        batch = ops.shape(keras.tree.flatten(x)[0])[0]
-        for i, tracker in enumerate(self.penalty_trackers):
-            tracker.update_state(per_replica[i], sample_weight=batch)
+        track_penalties(self.penalty_trackers, [per_replica[i] for i in range(len(self.penalty_trackers))], x)
         return loss + ops.sum(per_replica)
 
 
