@@ -7,6 +7,8 @@ else in the book uses ``keras`` and ``keras.ops``.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any, Callable
 
 import keras
@@ -73,12 +75,25 @@ def _as_numpy(model: keras.Model, grads: list) -> dict[str, np.ndarray]:
     return out
 
 
+@functools.cache
+def _takes_training(cls: type) -> bool:
+    return "training" in inspect.signature(cls.call).parameters
+
+
+def _infer(layer: keras.layers.Layer, h: Any) -> Any:
+    """``layer(h, training=False)``; for a built layer, its ``call`` alone, without the
+    bookkeeping of ``Layer.__call__`` (a third of an eager pass through a deep, narrow MLP)."""
+    if not layer.built:
+        return layer(h, training=False)
+    return layer.call(h, training=False) if _takes_training(type(layer)) else layer.call(h)
+
+
 def layer_pass(model: keras.Model, x: Any, watch: tuple) -> tuple[Any, list]:
     """Run a Sequential model layer by layer in inference mode; the output and the
     (input, output) of every layer that is an instance of ``watch``."""
     h, seen = x, []
     for layer in model.layers:
-        new = layer(h, training=False)
+        new = _infer(layer, h)
         if isinstance(layer, watch):
             seen.append((h, new))
         h = new
@@ -95,7 +110,6 @@ def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> P
     (TensorFlow, PyTorch; JAX makes two). With ``compiled`` the TensorFlow pass is traced once
     and reused: the trace costs several eager passes, so it pays off only when the same model is
     probed many times."""
-    cce = keras.losses.SparseCategoricalCrossentropy()
     name = keras.backend.backend()
 
     def numpy_pairs(seen: list) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -104,10 +118,12 @@ def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> P
     if name == "tensorflow":
         import tensorflow as tf
 
-        def both(x, y):
+        onehot = keras.losses.CategoricalCrossentropy()
+
+        def both(x, y):  # one-hot labels: the gradient of a gather costs more than the whole loss
             with tf.GradientTape() as tape:
                 out, seen = layer_pass(model, x, watch)
-                loss = cce(y, out)
+                loss = onehot(tf.one_hot(y, out.shape[-1]), out)
             return tape.gradient(loss, model.trainable_variables), seen
 
         if compiled:  # plain Python loops: nothing for autograph to convert
@@ -120,6 +136,8 @@ def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> P
 
     if name == "torch":
         import torch
+
+        cce = keras.losses.SparseCategoricalCrossentropy()
 
         def one_pass(x: Any, y: Any):
             params = [v.value for v in model.trainable_variables]

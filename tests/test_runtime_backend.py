@@ -81,3 +81,22 @@ def test_gradient_norms_agree_across_backends():
     for name in ("jax", "torch"):
         np.testing.assert_allclose(norms[name], norms["tensorflow"], rtol=1e-4, atol=1e-6,
                                    err_msg=f"{name} disagrees with tensorflow")
+
+
+def test_layer_pass_equals_the_model_in_inference_mode():
+    # layer_pass calls each built layer's ``call`` directly (training=False where it takes one):
+    # dropout must be off and batch norm must use its moving statistics, as in model(x)
+    runtime.seed_everything(0)
+    model = keras.Sequential([keras.Input(shape=(6, 2)), keras.layers.Flatten(), keras.layers.Dense(8),
+                              keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
+                              keras.layers.Dropout(0.5), keras.layers.Dense(8), keras.layers.LeakyReLU(0.2),
+                              keras.layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(0).normal(size=(16, 6, 2)).astype("float32")
+    model.layers[2].moving_mean.assign(np.full(8, 0.3, "float32"))  # BN: not the batch's statistics
+    out, seen = backend.layer_pass(model, keras.ops.convert_to_tensor(x), (keras.layers.Activation, keras.layers.LeakyReLU))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(model(x, training=False)),
+                               rtol=1e-5, atol=1e-6)
+    assert len(seen) == 2
+    inner = keras.Model(model.inputs, model.layers[2].output)  # BN's output, fed to the first activation
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(seen[0][0]), keras.ops.convert_to_numpy(inner(x, training=False)),
+                               rtol=1e-5, atol=1e-6)
