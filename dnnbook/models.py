@@ -76,11 +76,13 @@ def fresh_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.O
     return optimizer.__class__.from_config(config)
 
 
-def baseline(input_shape: Sequence[int], n_classes: int, learning_rate: float = 0.01) -> keras.Model:
-    """The book's reference model, compiled: 3 × Dense(100, ReLU, He) + softmax, plain SGD."""
+def baseline(input_shape: Sequence[int], n_classes: int, learning_rate: float = 0.01,
+             **compile_kwargs: Any) -> keras.Model:
+    """The book's reference model, compiled: 3 × Dense(100, ReLU, He) + softmax, plain SGD
+    (``compile_kwargs`` go to ``compile``, e.g. ``steps_per_execution``)."""
     model = build_mlp(input_shape, n_classes, depth=3, width=100, activation="relu",
                       initializer="he_normal", name="baseline")
-    return compile_classifier(model, keras.optimizers.SGD(learning_rate=learning_rate))
+    return compile_classifier(model, keras.optimizers.SGD(learning_rate=learning_rate), **compile_kwargs)
 
 
 def dense_kernels(model: keras.Model) -> list[Any]:
