@@ -171,6 +171,9 @@ def train_schedule(make: Factory, data: Splits, schedule: Schedule, *, seed: int
     seed_everything(seed)
     fresh, _ = make()
     phases = compiled["phases"]
+    if [w.shape for w in fresh.get_weights()] != [w.shape for w in phases[0][0].get_weights()]:
+        raise ValueError(f"the compiled models passed in were built for another architecture than "
+                         f"{fresh.name!r}: give each config its own entry in `compiled`")
     _restart(phases[0][0], [layer.get_weights() for layer in fresh.layers])
     fit = dict(batch_size=schedule.batch_size, verbose=0)
     for i, (phase, epochs) in enumerate(phases):
@@ -189,15 +192,18 @@ def train_schedule(make: Factory, data: Splits, schedule: Schedule, *, seed: int
 
 
 def compare_runs(configs: Mapping[str, Callable[[int], Factory]], data_for_seed: Callable[[int], Splits],
-                 seeds: Sequence[int], schedule: Schedule) -> pd.DataFrame:
+                 seeds: Sequence[int], schedule: Schedule, *, compiled: dict | None = None) -> pd.DataFrame:
     """Train every config on every seed's data (paired by seed); the tidy frame of all runs.
 
     ``configs`` maps a name to ``factory_for(seed)``; ``data_for_seed(seed)`` gives the data
     of that seed (e.g. its own small labelled subset), the same for every config. Each config
-    is compiled once and reused across seeds (see :func:`train_schedule`).
+    is compiled once and reused across seeds (see :func:`train_schedule`); pass the same dict
+    as ``compiled`` to several calls to reuse it across them too (by config name and schedule:
+    give configs that build different models different names).
     """
     frames, total, k = [], len(configs) * len(seeds), 0
-    compiled: dict[str, dict] = {name: {} for name in configs}
+    cache = {} if compiled is None else compiled
+    compiled = {name: cache.setdefault((name, schedule), {}) for name in configs}
     for seed in seeds:
         data = data_for_seed(int(seed))
         for name, factory_for in configs.items():

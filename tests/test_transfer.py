@@ -141,3 +141,21 @@ def test_configs_compiled_once_train_what_fresh_models_train():
     np.testing.assert_allclose(shared[cols].to_numpy(), fresh[cols].to_numpy(), rtol=1e-6)
     assert not np.allclose(shared.loc[0, cols].to_numpy(float), shared.loc[2, cols].to_numpy(float))  # seeds differ
     assert transfer.weights_equal(a.get_weights(), a_weights)  # the source model is never trained
+
+
+def test_compiled_models_are_shared_across_calls_and_checked():
+    from dnnbook import data
+
+    d = data.load("digits", n_train=96, n_valid=32, n_test=32, seed=0)
+    configs = {"scratch": lambda s: lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), [])}
+    schedule = transfer.Schedule(frozen_epochs=0, tuned_epochs=2, batch_size=16)
+    cache: dict = {}
+    first = transfer.compare_runs(configs, lambda s: d, [1], schedule, compiled=cache)
+    model = cache[("scratch", schedule)]["phases"][0][0]
+    again = transfer.compare_runs(configs, lambda s: d, [1], schedule, compiled=cache)
+    assert cache[("scratch", schedule)]["phases"][0][0] is model  # compiled once for both calls
+    cols = ["loss", "val_loss", "test_accuracy"]
+    np.testing.assert_allclose(again[cols].to_numpy(), first[cols].to_numpy(), rtol=1e-6)
+    wider = {"scratch": lambda s: lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=8), [])}
+    with pytest.raises(ValueError, match="another architecture"):
+        transfer.compare_runs(wider, lambda s: d, [1], schedule, compiled=cache)
