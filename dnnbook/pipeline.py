@@ -50,6 +50,13 @@ class Chapter:
     def number(self) -> str:
         return self.name.split("_", 1)[0]
 
+    @property
+    def budget(self) -> float:
+        """The quick-profile time budget the chapter reports against (``budget_s=`` in its
+        last cell), in seconds; 0 if it states none."""
+        found = re.search(r"budget_s=(\d+)", self.path.read_text(encoding="utf-8"))
+        return float(found.group(1)) if found else 0.0
+
 
 def chapters(root: Path | None = None) -> list[Chapter]:
     """All chapter sources, in order."""
@@ -162,6 +169,23 @@ def _record_status(chapter: Chapter, profile: str, seconds: float, env_line: str
         STATUS.write_text(json.dumps(status, indent=2))
 
 
+def longest_first(selected: list[Chapter], profile: str | None) -> list[Chapter]:
+    """``selected``, longest first: by the time last recorded for ``profile`` (``status.json``;
+    ``None``: whatever profile ran last), else by the chapter's quick-profile budget (a fresh
+    checkout has no recorded times), so that running several at once does not end with the
+    longest one alone."""
+    last = json.loads(STATUS.read_text()) if STATUS.exists() else {}
+
+    def expected(c: Chapter) -> tuple[bool, float]:
+        rec = last.get(c.name, {})
+        if "seconds" in rec and profile in (None, rec.get("profile")):
+            return True, float(rec["seconds"])
+        return False, c.budget
+    # every recorded time, or none: a recorded time and a budget do not compare
+    use_recorded = all(expected(c)[0] for c in selected)
+    return sorted(selected, key=lambda c: -(expected(c)[1] if use_recorded else c.budget))
+
+
 def execute_parallel(selected: list[Chapter], profile: str, *, jobs: int, seed: int | None = None) -> dict[str, float]:
     """Execute ``selected`` with up to ``jobs`` chapters at once, each in its own
     ``python -m dnnbook execute`` process (longest first, by their last recorded time); their
@@ -171,8 +195,7 @@ def execute_parallel(selected: list[Chapter], profile: str, *, jobs: int, seed: 
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    last = json.loads(STATUS.read_text()) if STATUS.exists() else {}
-    order = sorted(selected, key=lambda c: -last.get(c.name, {}).get("seconds", 0.0))
+    order = longest_first(selected, profile)
     lock = threading.Lock()
 
     def one(chapter: Chapter) -> tuple[Chapter, int, float]:
@@ -216,6 +239,8 @@ def validate(selected: list[Chapter], jobs: int = 1) -> None:
     """Re-execute the executed chapters with nbval; checked cells must reproduce exactly.
     ``jobs`` > 1 validates that many chapters at once (pytest-xdist, one chapter per worker)."""
     paths = executed_notebooks(selected)
+    if jobs > 1:  # xdist hands the files out in this order
+        paths = [EXECUTED / "chapters" / c.path.name for c in longest_first(selected, None)]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
            "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"),
            "--nbval-cell-timeout", "3600", "--rootdir", str(EXECUTED), *map(str, paths)]

@@ -7,7 +7,7 @@ import sys
 import nbformat
 import pytest
 
-from dnnbook import cli, data
+from dnnbook import cli, data, pipeline
 from tests.conftest import ROOT
 
 
@@ -36,7 +36,6 @@ def test_missing_data_fails_before_executing(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
     monkeypatch.setattr(data, "KERAS_DIR", tmp_path / "no-keras")
     monkeypatch.delenv("DNNBOOK_DOWNLOAD", raising=False)
-    from dnnbook import pipeline
 
     called = []
     monkeypatch.setattr(pipeline, "execute", lambda *a, **k: called.append(a))
@@ -130,3 +129,23 @@ def test_chapters_side_by_side_name_the_failure_and_keep_the_rest(fake_book):
     r = _cli("all", "--profile", "quick", "--chapters", "00,05", "--jobs", "2", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "wall time" in r.stdout and "The book is at" in r.stdout
+
+
+def test_chapters_run_longest_first_by_recorded_time_else_by_budget(tmp_path, monkeypatch):
+    chapters = []
+    for name, budget in (("00_a", 90), ("01_b", 240), ("02_c", 180)):
+        _notebook(tmp_path / f"{name}.ipynb", f"dnnbook.runtime.report_time(budget_s={budget} if True else None)")
+        chapters.append(pipeline.Chapter(tmp_path / f"{name}.ipynb"))
+    assert [c.budget for c in chapters] == [90, 240, 180]
+    status = tmp_path / "status.json"
+    monkeypatch.setattr(pipeline, "STATUS", status)
+    names = lambda order: [c.name for c in order]  # noqa: E731
+    assert names(pipeline.longest_first(chapters, "quick")) == ["01_b", "02_c", "00_a"]  # fresh: budgets
+    times = {"00_a": 300, "01_b": 20, "02_c": 100}
+    status.write_text(json.dumps({n: {"profile": "quick", "seconds": s} for n, s in times.items()}))
+    assert names(pipeline.longest_first(chapters, "quick")) == ["00_a", "02_c", "01_b"]
+    assert names(pipeline.longest_first(chapters, None)) == ["00_a", "02_c", "01_b"]
+    assert names(pipeline.longest_first(chapters, "full")) == ["01_b", "02_c", "00_a"]  # other profile
+    del times["02_c"]  # one missing: budgets for all
+    status.write_text(json.dumps({n: {"profile": "quick", "seconds": s} for n, s in times.items()}))
+    assert names(pipeline.longest_first(chapters, "quick")) == ["01_b", "02_c", "00_a"]
