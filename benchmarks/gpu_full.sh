@@ -2,7 +2,7 @@
 # The book at full size on a one-GPU machine; prints per-chapter times and every claim line.
 # Such machines often have JAX but neither Keras nor papermill nor the data, and no internet, so:
 #   here (with internet):  bash benchmarks/gpu_full.sh --prepare    # wheels for Python $PYVER + data into _gpu_bundle/
-#   there (repo root):     bash benchmarks/gpu_full.sh [CHAPTERS]   # e.g. 00,04 (default: all)
+#   there (repo root):     bash benchmarks/gpu_full.sh [CHAPTERS]   # e.g. 00,04 (default: all, longest first)
 # There, only the wheels of packages the machine lacks are installed (into $SITE, not over its own).
 # Chapters run $JOBS at a time, each in its own process; JAX allocates GPU memory as it goes
 # (no preallocation), so several processes share the one GPU. With $OUT set, the executed
@@ -38,7 +38,9 @@ if [ "${1:-}" = "--prepare" ]; then
   echo "$(ls "$BUNDLE/wheels" | wc -l) wheels for Python $PYVER and the data in $BUNDLE: $(du -sh "$BUNDLE" | cut -f1)"
   exit 0
 fi
-CHAPTERS=${1:-}
+# all chapters by default, longest first by the full profile's times on the CPU (chapter 01's
+# 50-layer training the longest there): without recorded times they start in the order given
+CHAPTERS=${1:-01,03,04,02,00}
 [ -d "$BUNDLE/wheels" ] || { echo "no $BUNDLE/wheels: run 'bash benchmarks/gpu_full.sh --prepare' where there is internet, and carry $BUNDLE" >&2; exit 2; }
 
 start=$(date +%s)
@@ -75,7 +77,7 @@ $PY -m dnnbook execute --profile "$PROFILE" --backend "$BACKEND" --jobs "$JOBS" 
 code=$?
 set -e
 grep -E "^\[|✓|✗|rror|done in|FAILED|environment|backend " "$log" | grep -v "cell [0-9]" || true
-echo "profile $PROFILE, backend $BACKEND, chapters ${CHAPTERS:-all}, $JOBS at a time: $(( $(date +%s) - start )) s wall, exit $code"
+echo "profile $PROFILE, backend $BACKEND, chapters $CHAPTERS, $JOBS at a time: $(( $(date +%s) - start )) s wall, exit $code"
 $PY - <<'PY'
 import json, os, pathlib
 status = pathlib.Path(os.environ["DNNBOOK_BUILD"]) / "executed" / "status.json"

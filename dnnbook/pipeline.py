@@ -170,20 +170,21 @@ def _record_status(chapter: Chapter, profile: str, seconds: float, env_line: str
 
 
 def longest_first(selected: list[Chapter], profile: str | None) -> list[Chapter]:
-    """``selected``, longest first: by the time last recorded for ``profile`` (``status.json``;
-    ``None``: whatever profile ran last), else by the chapter's quick-profile budget (a fresh
-    checkout has no recorded times), so that running several at once does not end with the
-    longest one alone."""
+    """``selected``, longest first, so that running several at once does not end with the
+    longest one alone: by the time last recorded for ``profile`` (``status.json``; ``None``:
+    whatever profile ran last); without one for every chapter (a fresh checkout), by their
+    budgets for the quick profile, and in the order given for another."""
     last = json.loads(STATUS.read_text()) if STATUS.exists() else {}
-
-    def expected(c: Chapter) -> tuple[bool, float]:
+    recorded = {}
+    for c in selected:
         rec = last.get(c.name, {})
         if "seconds" in rec and profile in (None, rec.get("profile")):
-            return True, float(rec["seconds"])
-        return False, c.budget
-    # every recorded time, or none: a recorded time and a budget do not compare
-    use_recorded = all(expected(c)[0] for c in selected)
-    return sorted(selected, key=lambda c: -(expected(c)[1] if use_recorded else c.budget))
+            recorded[c.name] = float(rec["seconds"])
+    if len(recorded) == len(selected):  # a recorded time and a budget do not compare
+        return sorted(selected, key=lambda c: -recorded[c.name])
+    if profile == "quick":
+        return sorted(selected, key=lambda c: -c.budget)
+    return list(selected)
 
 
 def execute_parallel(selected: list[Chapter], profile: str, *, jobs: int, seed: int | None = None) -> dict[str, float]:

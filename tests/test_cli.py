@@ -145,7 +145,8 @@ def test_chapters_run_longest_first_by_recorded_time_else_by_budget(tmp_path, mo
     status.write_text(json.dumps({n: {"profile": "quick", "seconds": s} for n, s in times.items()}))
     assert names(pipeline.longest_first(chapters, "quick")) == ["00_a", "02_c", "01_b"]
     assert names(pipeline.longest_first(chapters, None)) == ["00_a", "02_c", "01_b"]
-    assert names(pipeline.longest_first(chapters, "full")) == ["01_b", "02_c", "00_a"]  # other profile
+    assert names(pipeline.longest_first(chapters, "full")) == ["00_a", "01_b", "02_c"]  # none: as given
+    assert names(pipeline.longest_first(chapters[::-1], "full")) == ["02_c", "01_b", "00_a"]
     del times["02_c"]  # one missing: budgets for all
     status.write_text(json.dumps({n: {"profile": "quick", "seconds": s} for n, s in times.items()}))
     assert names(pipeline.longest_first(chapters, "quick")) == ["01_b", "02_c", "00_a"]
