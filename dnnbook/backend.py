@@ -144,7 +144,7 @@ def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> P
             out, seen = layer_pass(model, keras.ops.convert_to_tensor(np.asarray(x, "float32")), watch)
             loss = cce(keras.ops.convert_to_tensor(np.asarray(y)), out)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
-            return _as_numpy(model, grads), [(a.detach().cpu().numpy(), b.detach().cpu().numpy()) for a, b in seen]
+            return _as_numpy(model, grads), numpy_pairs(seen)
         return one_pass
 
     def eager(x: Any, y: Any):
