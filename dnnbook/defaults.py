@@ -24,7 +24,8 @@ DEFAULTS = (
             "01", "SELU + LeCun keeps"),
     Default("What to avoid", "Sigmoid hidden layers in deep nets, even with Glorot initialization",
             "01", "sigmoid + Glorot does not learn"),
-    Default("Dying units", "LeakyReLU (as a layer after Dense) when training at high learning rates",
+    Default("Dying units", "LeakyReLU (as a layer after Dense) when training at high learning rates; "
+            "no activation saves a rate so high that the network collapses",
             "01", "ReLU units are dead"),
     Default("Batch Normalization",
             "Optional for shallow MLPs: here it did not speed up SGD; inference uses the moving averages",

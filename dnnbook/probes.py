@@ -262,6 +262,12 @@ def dead_unit_gradients(model: keras.Model, x: Any, y: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["layer", "unit", "grad_norm"])
 
 
+def total_gradient_norm(model: keras.Model, x: Any, y: Any) -> float:
+    """Norm of the loss gradient w.r.t. all trainable weights at once (inference mode): 0 when
+    nothing flows back from the loss, whatever the activations (e.g. a saturated softmax)."""
+    return float(np.sqrt(sum(float(np.sum(np.square(g))) for g in backend.gradients(model, x, y).values())))
+
+
 def bn_parameters(model: keras.Model) -> pd.DataFrame:
     """Per BatchNormalization layer: inputs n, total, trainable (γ, β) and non-trainable
     (moving mean and variance) parameter counts, read from the model."""
