@@ -114,6 +114,8 @@ def execute(chapter: Chapter, profile: str, *, seed: int | None = None, quiet: b
     """Execute one chapter into ``_build/executed/chapters``; return its wall time in seconds."""
     import papermill as pm
 
+    from dnnbook.kernels import AsyncIPCKernelManager
+
     EXECUTED.joinpath("chapters").mkdir(parents=True, exist_ok=True)
     out = EXECUTED / "chapters" / chapter.path.name
     failed = FAILED / chapter.path.name
@@ -132,7 +134,8 @@ def execute(chapter: Chapter, profile: str, *, seed: int | None = None, quiet: b
     try:
         pm.execute_notebook(str(chapter.path), str(tmp), parameters=params, kernel_name="python3",
                             log_output=not quiet, progress_bar=False, cwd=str(chapter.path.parent),
-                            execution_timeout=CELL_TIMEOUT.get(profile, 3600))
+                            execution_timeout=CELL_TIMEOUT.get(profile, 3600),
+                            kernel_manager_class=AsyncIPCKernelManager)
     except pm.PapermillExecutionError as exc:
         FAILED.mkdir(parents=True, exist_ok=True)
         shutil.move(tmp, failed)
@@ -242,7 +245,7 @@ def validate(selected: list[Chapter], jobs: int = 1) -> None:
     paths = executed_notebooks(selected)
     if jobs > 1:  # xdist hands the files out in this order
         paths = [EXECUTED / "chapters" / c.path.name for c in longest_first(selected, None)]
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "dnnbook.kernels", "--nbval-lax",
            "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"),
            "--nbval-cell-timeout", "3600", "--rootdir", str(EXECUTED), *map(str, paths)]
     if jobs > 1 and len(paths) > 1:
