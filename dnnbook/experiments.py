@@ -142,8 +142,9 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     that act on what replicas share alike allow it, see :func:`dnnbook.lockstep.shares_alike`;
     the factory is called once per config in lockstep and once per seed otherwise);
     ``epoch_logs`` maps a column name to a function of a model measured at the end of every
-    epoch (in lockstep too, on each replica). Each seed sets a run's initial weights; the batch order is drawn from the first seed and shared by every
-    run, so configs are compared on the same batches. Where nothing couples them, a config's seeds train together in lockstep (one
+    epoch (in lockstep too, on each replica). Each seed sets a run's initial weights; the batch
+    order is drawn from the first seed and shared by every run, so configs are compared on the
+    same batches. Where nothing couples them, a config's seeds train together in lockstep (one
     computation, same results as seed after seed); otherwise, or with ``lockstep=False``, seed
     after seed, and the reason is printed. Lockstep stacks the seeds into K-wide layers where
     it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.lockstep`). Pass a

@@ -14,31 +14,25 @@ import tempfile
 import uuid
 
 from jupyter_client.manager import AsyncKernelManager, KernelManager
-from traitlets import CaselessStrEnum, default
+from traitlets import CaselessStrEnum, HasTraits, default
 
 
-def _unique_path() -> str:
-    return os.path.join(tempfile.gettempdir(), f"dnnbook-kernel-{uuid.uuid4().hex[:12]}")
+class _OwnSockets(HasTraits):
+    """Unix sockets (``transport="ipc"``) at a path unique to this kernel manager."""
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        return os.path.join(tempfile.gettempdir(), f"dnnbook-kernel-{uuid.uuid4().hex[:12]}")
 
 
-class IPCKernelManager(KernelManager):
+class IPCKernelManager(_OwnSockets, KernelManager):
     """A kernel manager whose kernel listens on Unix sockets at a path of its own."""
 
-    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
-    @default("ip")
-    def _ip_default(self) -> str:
-        return _unique_path()
-
-
-class AsyncIPCKernelManager(AsyncKernelManager):
+class AsyncIPCKernelManager(_OwnSockets, AsyncKernelManager):
     """The asynchronous twin of :class:`IPCKernelManager` (what papermill's client uses)."""
-
-    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-
-    @default("ip")
-    def _ip_default(self) -> str:
-        return _unique_path()
 
 
 def pytest_configure(config) -> None:  # noqa: ANN001 (pytest's Config)

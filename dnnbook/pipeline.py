@@ -192,7 +192,7 @@ def longest_first(selected: list[Chapter], profile: str | None) -> list[Chapter]
 
 def execute_parallel(selected: list[Chapter], profile: str, *, jobs: int, seed: int | None = None) -> dict[str, float]:
     """Execute ``selected`` with up to ``jobs`` chapters at once, each in its own
-    ``python -m dnnbook execute`` process (longest first, by their last recorded time); their
+    ``python -m dnnbook execute`` process (in :func:`longest_first` order); their
     output is relayed line by line. Returns each chapter's time as its own process recorded it
     (in ``status.json``); raises
     :class:`PipelineError` naming the chapters that failed, after all have run."""
@@ -242,9 +242,7 @@ def executed_notebooks(selected: list[Chapter]) -> list[Path]:
 def validate(selected: list[Chapter], jobs: int = 1) -> None:
     """Re-execute the executed chapters with nbval; checked cells must reproduce exactly.
     ``jobs`` > 1 validates that many chapters at once (pytest-xdist, one chapter per worker)."""
-    paths = executed_notebooks(selected)
-    if jobs > 1:  # xdist hands the files out in this order
-        paths = [EXECUTED / "chapters" / c.path.name for c in longest_first(selected, None)]
+    paths = executed_notebooks(longest_first(selected, None) if jobs > 1 else selected)  # xdist's order
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "dnnbook.kernels", "--nbval-lax",
            "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"),
            "--nbval-cell-timeout", "3600", "--rootdir", str(EXECUTED), *map(str, paths)]

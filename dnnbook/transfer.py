@@ -171,7 +171,7 @@ def train_schedule(make: Factory, data: Splits, schedule: Schedule, *, seed: int
     seed_everything(seed)
     fresh, _ = make()
     phases = compiled["phases"]
-    if [w.shape for w in fresh.get_weights()] != [w.shape for w in phases[0][0].get_weights()]:
+    if [tuple(w.shape) for w in fresh.weights] != [tuple(w.shape) for w in phases[0][0].weights]:
         raise ValueError(f"the compiled models passed in were built for another architecture than "
                          f"{fresh.name!r}: give each config its own entry in `compiled`")
     _restart(phases[0][0], [layer.get_weights() for layer in fresh.layers])
