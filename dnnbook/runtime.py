@@ -98,6 +98,7 @@ def quiet() -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*input_shape.*input_dim.*")
     warnings.filterwarnings("ignore", message=".*Do not pass an `input_shape`.*")
+    warnings.filterwarnings("ignore", message=".*Explicitly requested dtype int64.*")  # JAX ≥ 0.11, 32-bit mode
     if backend_name() == "tensorflow":
         import tensorflow as tf
 

@@ -27,6 +27,15 @@ def test_claim_prints_or_raises(capsys):
         claims.claim("one is more than two", np.bool_(False), "1 vs 2")
 
 
+def test_claim_in_report_mode_prints_the_failure_and_goes_on(capsys, monkeypatch):
+    monkeypatch.setenv("DNNBOOK_CLAIMS", "report")
+    claims.claim("one is more than two", False, "1 vs 2", figure="fig 2")
+    assert capsys.readouterr().out == "✗ one is more than two — 1 vs 2 [fig 2]\n"
+    monkeypatch.setenv("DNNBOOK_CLAIMS", "strict")  # anything else: the book's rule
+    with pytest.raises(claims.ClaimError):
+        claims.claim("one is more than two", False, "1 vs 2")
+
+
 def test_profiles_get_and_errors():
     q = profiles.get("quick")
     assert q.name == "quick" and q.n_seeds >= 3 and q.seeds(10) == list(range(10, 10 + q.n_seeds))
