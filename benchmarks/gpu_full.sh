@@ -84,7 +84,10 @@ timeout -k 10 "$TIME_LIMIT" $PY -m dnnbook execute --profile "$PROFILE" --backen
   > "$log" 2>&1
 code=$?
 set -e
-[ "$code" = 124 ] && echo "stopped after TIME_LIMIT=$TIME_LIMIT s; chapters not reported done below did not finish"
+if [ "$code" = 124 ]; then  # stop the chapters' own processes too, so the notebooks stay as last saved
+  pkill -f "dnnbook execute" || true; sleep 3
+  echo "stopped after TIME_LIMIT=$TIME_LIMIT s; chapters not reported done below did not finish"
+fi
 
 grep -E "^\[|✓|✗|rror|done in|FAILED|environment|backend " "$log" | grep -vE "^ *\[[^]]+\] cell [0-9]+$" || true
 echo "profile $PROFILE, backend $BACKEND, chapters $CHAPTERS, $JOBS at a time: $(( $(date +%s) - start )) s wall, exit $code"
