@@ -26,7 +26,7 @@ PY=${PYTHON:-python3}
 DEPS=(keras papermill nbformat nbclient ipykernel)
 # their dependencies that the GPU image already holds (its package list, 2026-11): not bundled,
 # which keeps the bundle under the 64 MiB a device call carries
-ON_IMAGE="absl_py attrs certifi charset_normalizer click h5py idna markdown_it_py mdurl ml_dtypes numpy
+ON_IMAGE="absl_py aiohttp attrs certifi charset_normalizer click h5py idna markdown_it_py mdurl ml_dtypes numpy
 packaging psutil pygments python_dateutil pyyaml requests rich tqdm typing_extensions urllib3"
 
 if [ "${1:-}" = "--prepare" ]; then
@@ -37,6 +37,29 @@ if [ "${1:-}" = "--prepare" ]; then
   $PY -m pip download -q -d "$BUNDLE/wheels" --only-binary=:all: --implementation cp \
     --python-version "$PYVER" "${platforms[@]}" "${DEPS[@]}"
   for name in $ON_IMAGE; do rm -f "$BUNDLE/wheels/$name"-[0-9]*.whl; done
+  # every requirement of a bundled wheel (for Python $PYVER on Linux) must be bundled or on the image
+  $PY - "$BUNDLE/wheels" "$PYVER" $ON_IMAGE <<'PY' || exit 1
+import pathlib, re, sys, zipfile
+from packaging.requirements import Requirement
+wheels, pyver, on_image = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+have = {norm(w.name.split("-")[0]) for w in wheels.glob("*.whl")} | {norm(n) for n in on_image}
+env = {"python_version": pyver, "python_full_version": pyver + ".0", "sys_platform": "linux",
+       "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
+       "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+missing = set()
+for wheel in wheels.glob("*.whl"):
+    with zipfile.ZipFile(wheel) as z:
+        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        for line in z.read(meta).decode().splitlines():
+            if line.startswith("Requires-Dist:"):
+                req = Requirement(line.split(":", 1)[1].strip())
+                if (req.marker is None or req.marker.evaluate(env)) and norm(req.name) not in have:
+                    missing.add(f"{req.name} (for {wheel.name.split('-')[0]})")
+if missing:
+    sys.exit("the bundle lacks what its wheels need and the GPU image may not hold: " + ", ".join(sorted(missing))
+             + "\n  add them to DEPS (or to ON_IMAGE if the image has them)")
+PY
   $PY -c "from dnnbook import data; import shutil, sys; d = data.find_fashion_mnist(); \
     sys.exit('Fashion-MNIST not found: run make data') if d is None else [shutil.copy(d / f, '$BUNDLE/data') for f in data.FASHION_FILES.values()]"
   echo "$(ls "$BUNDLE/wheels" | wc -l) wheels for Python $PYVER and the data in $BUNDLE: $(du -sh "$BUNDLE" | cut -f1)"

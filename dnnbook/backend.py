@@ -1,14 +1,17 @@
-"""The only backend-specific code in dnnbook: gradients of a loss w.r.t. a model's weights.
+"""The only backend-specific code in dnnbook: gradients of a loss w.r.t. a model's weights,
+and how many training steps one call runs.
 
 Three implementations (TensorFlow, JAX, PyTorch) of one function, :func:`gradients`, and
 :func:`probe_function`, one pass that returns both the gradients and the hidden activations
-where the backend allows (TensorFlow, PyTorch), compiled on request (TensorFlow); everything
-else in the book uses ``keras`` and ``keras.ops``.
+where the backend allows (TensorFlow, PyTorch), compiled on request (TensorFlow);
+:class:`LoopedSteps` makes JAX run the ``steps_per_execution`` steps of one call as one
+compiled loop; everything else in the book uses ``keras`` and ``keras.ops``.
 """
 from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 from typing import Any, Callable
 
 import keras
@@ -151,3 +154,62 @@ def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> P
         x = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
         return gradients(model, x, y), numpy_pairs(layer_pass(model, x, watch)[1])
     return eager
+
+
+def default_steps_per_execution() -> int:
+    """Training steps per backend call for lockstep fits: 16 on JAX, where
+    :class:`LoopedSteps` runs them as one compiled loop, else 4 (PyTorch runs one anyway)."""
+    return 16 if keras.backend.backend() == "jax" else 4
+
+
+class LoopedSteps:
+    """Mixin for a ``keras.Model`` subclass: on JAX, the ``steps_per_execution`` training steps
+    of one call run as one compiled loop (``jax.lax.scan`` over the stacked batches), one
+    dispatch from Python instead of one per step, which is what bounds small models on a GPU.
+    The steps are Keras's own ``train_step``, in the same order on the same batches, so the
+    results are a plain fit's (up to how XLA compiles a loop body). A call whose batches differ
+    in shape (the short last batch of an epoch) runs them one by one. Other backends, eager
+    runs and distributed runs keep Keras's own train function."""
+
+    def make_train_function(self, force: bool = False) -> None:
+        fresh = force or self.train_function is None
+        super().make_train_function(force)  # type: ignore[misc]
+        if (fresh and keras.backend.backend() == "jax" and self.steps_per_execution > 1
+                and self.jit_compile and not self.run_eagerly
+                and keras.distribution.distribution() is None):
+            self.train_function = _looped_train_function(self, self.steps_per_execution)
+
+
+def _looped_train_function(model: keras.Model, n: int) -> Callable:
+    import jax
+    import jax.numpy as jnp
+
+    step = model.train_step
+
+    def many(state, batches):
+        def body(carry, batch):
+            logs, carry = step(carry, batch)
+            return carry, logs
+
+        state, logs = jax.lax.scan(body, state, batches)
+        return jax.tree.map(lambda v: v[-1], logs), state
+
+    many, one = jax.jit(many, donate_argnums=0), jax.jit(step, donate_argnums=0)
+
+    def stack(*leaves):
+        return np.stack(leaves) if all(isinstance(a, np.ndarray) for a in leaves) else jnp.stack(leaves)
+
+    def shapes(batch) -> list:
+        return [np.shape(a) for a in jax.tree.leaves(batch)]
+
+    def train_function(state, iterator):
+        batches = list(itertools.islice(iterator, n))
+        if not batches:
+            raise StopIteration  # the epoch is over: Keras's loop catches this, as with its own
+        if len(batches) == n and all(shapes(b) == shapes(batches[0]) for b in batches[1:]):
+            return many(state, jax.tree.map(stack, *batches))
+        for batch in batches:
+            logs, state = one(state, batch)
+        return logs, state
+
+    return train_function

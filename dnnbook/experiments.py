@@ -133,7 +133,7 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
         batch_size: int = 32, callbacks: Callable[[], list] | None = None,
         evaluate_test: bool = True, models: MutableMapping | None = None,
         fit_kwargs: Mapping[str, Any] | None = None, lockstep: bool | None = None,
-        steps_per_execution: int = 4, stacking: bool = True,
+        steps_per_execution: int | None = None, stacking: bool = True,
         epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None) -> pd.DataFrame:
     """Train every config for every seed; return the tidy history of all runs.
 
@@ -148,12 +148,16 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     computation, same results as seed after seed); otherwise, or with ``lockstep=False``, seed
     after seed, and the reason is printed. Lockstep stacks the seeds into K-wide layers where
     it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.lockstep`). Pass a
-    dict as ``models`` to keep the trained models, keyed by ``(config, seed)``. Progress lines
+    dict as ``models`` to keep the trained models, keyed by ``(config, seed)``. In lockstep,
+    ``steps_per_execution`` training steps run per backend call (default
+    :func:`dnnbook.backend.default_steps_per_execution`). Progress lines
     go to stderr.
     """
     from dnnbook import lockstep as ls
+    from dnnbook.backend import default_steps_per_execution
 
     seeds = [int(s) for s in seeds]
+    steps_per_execution = steps_per_execution or default_steps_per_execution()
     if not configs or not seeds:
         raise ValueError("run needs at least one config and one seed")
     order_seed = seeds[0]

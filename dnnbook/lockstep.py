@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from dnnbook.backend import LoopedSteps
 from dnnbook.data import Splits
 from dnnbook.experiments import EpochLogs, EpochTimer
 from dnnbook.models import fresh_optimizer
@@ -28,7 +29,7 @@ SOLO_LOSS = "solo_loss"
 FIT_KWARGS = ("validation_batch_size",)  # fit options that mean the same for every replica
 
 
-class SideBySide(keras.Model):
+class SideBySide(LoopedSteps, keras.Model):
     """The functional model of :func:`combine`. Its ``compute_loss`` also tracks each replica's
     weight penalty (``model.losses``) at the weights the step uses, so that a replica's
     reported loss is its cross-entropy plus its penalty, as a solo run reports it."""

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from dnnbook.backend import LoopedSteps
 from dnnbook.models import fresh_optimizer
 
 # optimizers whose update of a weight reads only that weight's gradient and state
@@ -226,7 +227,7 @@ def track_penalties(trackers: Sequence[keras.metrics.Mean], penalties, x) -> Non
         tracker.update_state(penalty, sample_weight=batch)
 
 
-class Stacked(keras.Model):
+class Stacked(LoopedSteps, keras.Model):
     """The functional model of :func:`stack`. Its ``compute_loss`` adds the replicas' weight
     penalties and tracks each one (``replica_{k}_penalty_in_loss``), so that a replica's
     reported loss is its cross-entropy plus its penalty, as a solo run reports it."""

@@ -108,3 +108,24 @@ def test_coupled_configs_fall_back_to_seed_after_seed(digits, capsys):
     assert "seed after seed (global_clipnorm" in err and "seed after seed (fit options shuffle" in err
     with pytest.raises(ValueError, match="cannot train in lockstep: global_clipnorm"):
         lockstep.fit([clipped(), clipped()], digits, epochs=1, batch_size=32, order_seed=0)
+
+
+@pytest.mark.parametrize("kw, stacking", [(dict(batch_norm="before"), True), (dict(dropout=0.2), False)])
+def test_steps_run_as_one_loop_train_as_step_by_step(digits, kw, stacking):
+    """On JAX a call's steps run as one compiled loop (LoopedSteps); 13 batches per epoch in
+    calls of 4: three loops of 4 and the short last batch alone. Same runs as 1 step per call."""
+    seeds, make = [3, 4], _factory(digits, **kw)
+    runs = {}
+    for spe in (1, 4):
+        kept = {}
+        runs[spe] = experiments.run({"m": make}, digits, seeds, epochs=2, batch_size=32, models=kept,
+                                    stacking=stacking, steps_per_execution=spe)
+        runs[spe].attrs["kept"] = kept
+    together = 1 if keras.backend.backend() == "torch" and "dropout" in kw else 2  # as above
+    assert (runs[4]["lockstep"] == together).all()
+    _assert_same_runs(runs[4], runs[1], runs[4].attrs["kept"], runs[1].attrs["kept"], seeds, rtol=1e-5)
+    replicas = [make() for _ in seeds]
+    combined = stacked.stack(replicas, 4) if stacking else lockstep.combine(replicas, 4)
+    combined.make_train_function()
+    looped = combined.train_function.__qualname__.startswith("_looped_train_function")
+    assert looped == (keras.backend.backend() == "jax")
