@@ -13,7 +13,7 @@ import dnnbook  # noqa: F401  (quiets backend logs before Keras is imported)
 import keras
 import numpy as np
 
-from dnnbook import data, experiments, models, runtime
+from dnnbook import backend, data, experiments, models, runtime
 
 # multiply-adds of one forward pass of the baseline (784-100-100-100-10); training costs about
 # 3 forward passes (forward, backward to activations, backward to weights), 2 FLOPs per multiply-add
@@ -46,7 +46,7 @@ def main() -> None:
     peak = matmul_peak()
     print(f"matmul peak (2048², float32): {peak / 1e9:.1f} GFLOP/s")
 
-    spe = 4  # steps per execution in lockstep (experiments.run's default)
+    spe = backend.default_steps_per_execution()  # lockstep's steps per call (experiments.run's default)
     make = lambda **kw: lambda: models.baseline(d.input_shape, d.n_classes, **kw)  # noqa: E731
     seeds = list(range(args.seeds))
     runs, walls = {}, {}
