@@ -4,14 +4,15 @@ and how many training steps one call runs.
 Three implementations (TensorFlow, JAX, PyTorch) of one function, :func:`gradients`, and
 :func:`probe_function`, one pass that returns both the gradients and the hidden activations
 where the backend allows (TensorFlow, PyTorch), compiled on request (TensorFlow);
-:class:`LoopedSteps` makes JAX run the ``steps_per_execution`` steps of one call as one
-compiled loop; everything else in the book uses ``keras`` and ``keras.ops``.
+:class:`LoopedSteps` makes JAX on a GPU run the ``steps_per_execution`` steps of one call as
+one compiled loop; everything else in the book uses ``keras`` and ``keras.ops``.
 """
 from __future__ import annotations
 
 import functools
 import inspect
 import itertools
+import os
 from typing import Any, Callable
 
 import keras
@@ -156,25 +157,47 @@ def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> P
     return eager
 
 
+# whether LoopedSteps runs a call's steps as one compiled loop: None (auto) on a GPU or TPU, where
+# calling the compiled step from Python bounds small models; not on a CPU, where the arithmetic
+# does and the loop only adds a compile per fit. $DNNBOOK_LOOP_STEPS=1 or 0 forces it on or off.
+_LOOP_CHOICES = {"": None, "1": True, "0": False}
+if os.environ.get("DNNBOOK_LOOP_STEPS", "") not in _LOOP_CHOICES:
+    raise ValueError(f"DNNBOOK_LOOP_STEPS must be 1 (on), 0 (off) or unset (on a GPU only), "
+                     f"got {os.environ['DNNBOOK_LOOP_STEPS']!r}")
+LOOP_STEPS: bool | None = _LOOP_CHOICES[os.environ.get("DNNBOOK_LOOP_STEPS", "")]
+
+
+def loops_steps() -> bool:
+    """Whether :class:`LoopedSteps` models run each call's steps as one compiled loop here
+    (JAX only; see :data:`LOOP_STEPS`)."""
+    if keras.backend.backend() != "jax":
+        return False
+    if LOOP_STEPS is not None:
+        return LOOP_STEPS
+    import jax
+
+    return jax.default_backend() != "cpu"
+
+
 def default_steps_per_execution() -> int:
-    """Training steps per backend call for lockstep fits: 16 on JAX, where
-    :class:`LoopedSteps` runs them as one compiled loop, else 4 (PyTorch runs one anyway)."""
-    return 16 if keras.backend.backend() == "jax" else 4
+    """Training steps per backend call for lockstep fits: 16 where :func:`loops_steps`,
+    else 4 (PyTorch runs one anyway)."""
+    return 16 if loops_steps() else 4
 
 
 class LoopedSteps:
-    """Mixin for a ``keras.Model`` subclass: on JAX, the ``steps_per_execution`` training steps
-    of one call run as one compiled loop (``jax.lax.scan`` over the stacked batches), one
-    dispatch from Python instead of one per step, which is what bounds small models on a GPU.
-    The steps are Keras's own ``train_step``, in the same order on the same batches, so the
-    results are a plain fit's (up to how XLA compiles a loop body). A call whose batches differ
-    in shape (the short last batch of an epoch) runs them one by one. Other backends, eager
-    runs and distributed runs keep Keras's own train function."""
+    """Mixin for a ``keras.Model`` subclass: where :func:`loops_steps` (JAX on a GPU), the
+    ``steps_per_execution`` training steps of one call run as one compiled loop
+    (``jax.lax.scan`` over the stacked batches), one dispatch from Python instead of one per
+    step. The steps are Keras's own ``train_step``, in the same order on the same batches, so
+    the results are a plain fit's (up to how XLA compiles a loop body). A call whose batches
+    differ in shape (the short last batch of an epoch) runs them one by one. Elsewhere, and for
+    eager or distributed runs, Keras's own train function runs."""
 
     def make_train_function(self, force: bool = False) -> None:
         fresh = force or self.train_function is None
         super().make_train_function(force)  # type: ignore[misc]
-        if (fresh and keras.backend.backend() == "jax" and self.steps_per_execution > 1
+        if (fresh and loops_steps() and self.steps_per_execution > 1
                 and self.jit_compile and not self.run_eagerly
                 and keras.distribution.distribution() is None):
             self.train_function = _looped_train_function(self, self.steps_per_execution)

@@ -111,9 +111,14 @@ def test_coupled_configs_fall_back_to_seed_after_seed(digits, capsys):
 
 
 @pytest.mark.parametrize("kw, stacking", [(dict(batch_norm="before"), True), (dict(dropout=0.2), False)])
-def test_steps_run_as_one_loop_train_as_step_by_step(digits, kw, stacking):
-    """On JAX a call's steps run as one compiled loop (LoopedSteps); 13 batches per epoch in
-    calls of 4: three loops of 4 and the short last batch alone. Same runs as 1 step per call."""
+def test_steps_run_as_one_loop_train_as_step_by_step(digits, kw, stacking, monkeypatch):
+    """With LoopedSteps on (JAX; by default only on a GPU) a call's steps run as one compiled
+    loop; 13 batches per epoch in calls of 4: three loops of 4 and the short last batch alone.
+    Same runs as 1 step per call."""
+    from dnnbook import backend
+
+    assert not backend.loops_steps()  # off by default on a CPU, on every backend
+    monkeypatch.setattr(backend, "LOOP_STEPS", True)
     seeds, make = [3, 4], _factory(digits, **kw)
     runs = {}
     for spe in (1, 4):

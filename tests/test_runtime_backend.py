@@ -102,3 +102,12 @@ def test_layer_pass_equals_the_model_in_inference_mode():
     inner = keras.Model(model.inputs, model.layers[2].output)  # BN's output, fed to the first activation
     np.testing.assert_allclose(keras.ops.convert_to_numpy(seen[0][0]), keras.ops.convert_to_numpy(inner(x, training=False)),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_loop_steps_switch_takes_1_0_or_nothing():
+    code = "from dnnbook import backend; print(backend.LOOP_STEPS)"
+    run = lambda value: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa: E731
+                                       env={**os.environ, "DNNBOOK_LOOP_STEPS": value})
+    assert run("1").stdout.split()[-1] == "True" and run("0").stdout.split()[-1] == "False"
+    bad = run("yes")
+    assert bad.returncode != 0 and "DNNBOOK_LOOP_STEPS must be 1 (on), 0 (off) or unset" in bad.stderr
