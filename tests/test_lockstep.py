@@ -134,3 +134,31 @@ def test_steps_run_as_one_loop_train_as_step_by_step(digits, kw, stacking, monke
     combined.make_train_function()
     looped = combined.train_function.__qualname__.startswith("_looped_train_function")
     assert looped == (keras.backend.backend() == "jax")
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the compiled loop is JAX's")
+def test_steps_loop_on_a_gpu_by_default_with_batches_already_on_the_device(digits, monkeypatch):
+    """As on a GPU: Keras's iterator puts each batch on the device one batch ahead, and the loop
+    is on by default (16 steps per call), stacking device arrays; same runs as step by step."""
+    import jax
+
+    from dnnbook import backend
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert backend.loops_steps() and backend.default_steps_per_execution() == 16
+    seeds, make = [3, 4], _factory(digits)
+    stacked_calls, real_stack = [], jax.numpy.stack
+
+    def counted_stack(arrays, *args, **kwargs):
+        stacked_calls.append(len(arrays))
+        return real_stack(arrays, *args, **kwargs)
+
+    monkeypatch.setattr(jax.numpy, "stack", counted_stack)
+    runs = {}
+    for spe in (1, 8):
+        kept = {}
+        runs[spe] = experiments.run({"m": make}, digits, seeds, epochs=2, batch_size=32, models=kept,
+                                    steps_per_execution=spe)
+        runs[spe].attrs["kept"] = kept
+    assert 8 in stacked_calls  # a call's 8 batches were stacked on the device, not as numpy arrays
+    _assert_same_runs(runs[8], runs[1], runs[8].attrs["kept"], runs[1].attrs["kept"], seeds, rtol=1e-5)
