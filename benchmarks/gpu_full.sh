@@ -120,6 +120,9 @@ status = pathlib.Path(os.environ["DNNBOOK_BUILD"]) / "executed" / "status.json"
 for name, s in (json.loads(status.read_text()) if status.exists() else {}).items():
     print(f"{name:<22} {s['seconds']:>7.1f} s  {s['environment']}")
 PY
+left=""
+for c in ${CHAPTERS//,/ }; do grep -qE "^(\[1/1\] )?[0-9_]*${c}[a-z_]* done in" "$log" || left="$left${left:+,}$c"; done
+[ -n "$left" ] && echo "not finished: $left (to run them in another call: bash benchmarks/gpu_full.sh $left)"
 held=$(grep -cE "\] ✓ " "$log" || true); broken=$(grep -cE "\] ✗ " "$log" || true)
 echo "claims: $held hold, $broken do not"
 [ "$code" = 0 ] && [ "$broken" != 0 ] && code=1
