@@ -50,3 +50,13 @@ def test_toc_lists_every_chapter():
     toc = (ROOT / "_toc.yml").read_text()
     for chapter in CHAPTERS:
         assert f"chapters/{chapter.name}" in toc
+
+
+def test_gpu_script_parses_and_names_a_missing_bundle(tmp_path):
+    import subprocess
+
+    script = ROOT / "benchmarks" / "gpu_full.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    r = subprocess.run(["bash", str(script), "00"], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "BUNDLE": str(tmp_path / "none")})
+    assert r.returncode == 2 and "gpu_full.sh --prepare" in r.stderr and "none/wheels" in r.stderr
