@@ -191,8 +191,9 @@ class LoopedSteps:
     (``jax.lax.scan`` over the stacked batches), one dispatch from Python instead of one per
     step. The steps are Keras's own ``train_step``, in the same order on the same batches, so
     the results are a plain fit's (up to how XLA compiles a loop body). A call whose batches
-    differ in shape (the short last batch of an epoch) runs them one by one. Elsewhere, and for
-    eager or distributed runs, Keras's own train function runs."""
+    differ in shape (the short last batch of an epoch) goes to Keras's own train function, one
+    compiled step per batch. Elsewhere, and for eager or distributed runs, Keras's own train
+    function runs."""
 
     def make_train_function(self, force: bool = False) -> None:
         fresh = force or self.train_function is None
@@ -200,10 +201,12 @@ class LoopedSteps:
         if (fresh and loops_steps() and self.steps_per_execution > 1
                 and self.jit_compile and not self.run_eagerly
                 and keras.distribution.distribution() is None):
-            self.train_function = _looped_train_function(self, self.steps_per_execution)
+            self.train_function = _looped_train_function(self, self.steps_per_execution, self.train_function)
 
 
-def _looped_train_function(model: keras.Model, n: int) -> Callable:
+def _looped_train_function(model: keras.Model, n: int, keras_function: Callable) -> Callable:
+    """``keras_function`` (Keras's own, one compiled step per batch) runs the calls whose
+    batches differ in shape."""
     import jax
     import jax.numpy as jnp
 
@@ -217,7 +220,7 @@ def _looped_train_function(model: keras.Model, n: int) -> Callable:
         state, logs = jax.lax.scan(body, state, batches)
         return jax.tree.map(lambda v: v[-1], logs), state
 
-    many, one = jax.jit(many, donate_argnums=0), jax.jit(step, donate_argnums=0)
+    many = jax.jit(many, donate_argnums=0)
 
     def stack(*leaves):
         return np.stack(leaves) if all(isinstance(a, np.ndarray) for a in leaves) else jnp.stack(leaves)
@@ -231,8 +234,6 @@ def _looped_train_function(model: keras.Model, n: int) -> Callable:
             raise StopIteration  # the epoch is over: Keras's loop catches this, as with its own
         if len(batches) == n and all(shapes(b) == shapes(batches[0]) for b in batches[1:]):
             return many(state, jax.tree.map(stack, *batches))
-        for batch in batches:
-            logs, state = one(state, batch)
-        return logs, state
+        return keras_function(state, iter(batches))
 
     return train_function
