@@ -118,14 +118,14 @@ def _lockstep_reason(make_model: ModelFactory, seeds: list[int], made: list | No
         return "lockstep=False", []
     if len(seeds) < 2:
         return "a single seed", []
-    problem = ls.callbacks_problem(made) or ls.fit_kwargs_problem(fit_kwargs)
+    problem = ls.fit_kwargs_problem(fit_kwargs)
     if problem:
         return problem, []
     replicas = []
     for seed in seeds:
         seed_everything(seed)
         replicas.append(make_model())
-    reason = ls.why_not(replicas[0])
+    reason = ls.why_not(replicas[0]) or ls.callbacks_problem(made, replicas[0])
     return reason, ([] if reason else replicas)
 
 

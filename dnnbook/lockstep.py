@@ -53,8 +53,6 @@ def why_not(model: keras.Model) -> str | None:
     opt = getattr(model, "optimizer", None)
     if opt is None:
         return "the model is not compiled"
-    if getattr(opt, "global_clipnorm", None):
-        return "global_clipnorm clips all replicas' gradients together"
     if any(getattr(layer, "activity_regularizer", None) for layer in model._flatten_layers()):
         return "activity regularizers (their per-replica share of the loss is not reported)"
     if isinstance(opt, keras.optimizers.LossScaleOptimizer):
@@ -82,10 +80,20 @@ def shares_alike(callback: keras.callbacks.Callback) -> bool:
     return bool(getattr(callback, "lockstep_safe", False))
 
 
-def callbacks_problem(callbacks: Sequence[keras.callbacks.Callback] | None) -> str | None:
-    """Why these callbacks rule out lockstep (None if they do not)."""
-    other = [type(c).__name__ for c in callbacks or () if not shares_alike(c)]
-    return f"the {', '.join(other)} callback acts on the shared training loop" if other else None
+def callbacks_problem(callbacks: Sequence[keras.callbacks.Callback] | None, model: keras.Model) -> str | None:
+    """Why these callbacks rule out lockstep for replicas of ``model`` (None if they do not):
+    each must act only on what replicas share alike (:func:`shares_alike`) or be a
+    ``ReduceLROnPlateau`` that can run per replica (:func:`dnnbook.replica_grads.plateau_problem`)."""
+    from dnnbook.replica_grads import plateau_problem
+
+    for c in callbacks or ():
+        if isinstance(c, keras.callbacks.ReduceLROnPlateau):
+            problem = plateau_problem(model, c)
+        else:
+            problem = None if shares_alike(c) else f"the {type(c).__name__} callback acts on the shared training loop"
+        if problem:
+            return problem
+    return None
 
 
 def layout(model: keras.Model, stacking: bool = True) -> str:
@@ -133,13 +141,15 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     ``epoch_logs`` (name → function of a model) adds a column measured on each replica at the
     end of every epoch. ``fit_kwargs`` may only hold :data:`FIT_KWARGS`. ``callbacks`` may only
     be ones that act on what all replicas share alike (:func:`shares_alike`: the learning rate
-    of the one optimizer); with them, every step is its own execution, so per-batch hooks run
-    at every step.
+    of the one optimizer) or a ``ReduceLROnPlateau``, which runs once per replica
+    (:class:`dnnbook.replica_grads.ReplicaPlateau`); with callbacks, every step is its own
+    execution, so per-batch hooks run at every step. ``global_clipnorm`` clips each replica's
+    gradients by their own global norm (:mod:`dnnbook.replica_grads`).
     """
-    from dnnbook import stacked
+    from dnnbook import replica_grads, stacked
     from dnnbook.runtime import seed_everything
 
-    reason = why_not(replicas[0]) or fit_kwargs_problem(fit_kwargs) or callbacks_problem(callbacks)
+    reason = why_not(replicas[0]) or fit_kwargs_problem(fit_kwargs) or callbacks_problem(callbacks, replicas[0])
     if reason:
         raise ValueError(f"cannot train in lockstep: {reason}")
     k, names = len(replicas), [r.name for r in replicas]
@@ -148,14 +158,21 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     stack = layout(replicas[0], stacking) == "stacked"
     if stack:
         combined, ys = stacked.stack(replicas, steps_per_execution), (lambda y: y)
+        specs = stacked.replica_specs(combined)
     else:
         combined, ys = combine(replicas, steps_per_execution), (lambda y: [y] * k)
+        specs = {id(v): ("whole", i) for i, r in enumerate(replicas) for v in r.trainable_variables}
+    plateau = [isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks]
+    factor = replica_grads.install(combined.optimizer, specs, k, rates=any(plateau),
+                                   global_clipnorm=replicas[0].optimizer.global_clipnorm)
     timer = EpochTimer()
     hooks: list = [timer]
     if epoch_logs:
         sync = (lambda: stacked.unstack(combined, replicas)) if stack else None
         hooks.append(EpochLogs(epoch_logs, replicas, before=sync))
-    hooks += list(callbacks)
+    base_rate = float(keras.ops.convert_to_numpy(replicas[0].optimizer.learning_rate))
+    hooks += [replica_grads.ReplicaPlateau(c, factor, base_rate, k, replica_logs) if p else c
+              for c, p in zip(callbacks, plateau)]
     seed_everything(order_seed)  # the batch order a solo run with order_seed would see
     hist = combined.fit(data.x_train, ys(data.y_train), validation_data=(data.x_valid, ys(data.y_valid)),
                         epochs=epochs, batch_size=batch_size, verbose=0, callbacks=hooks,
@@ -177,6 +194,11 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
             frame["test_loss"], frame["test_accuracy"] = scores["loss"][0], scores["accuracy"][0]
         frames.append(frame)
     return frames
+
+
+def replica_logs(logs: dict, i: int) -> dict:
+    """Replica ``i``'s entries of one epoch's lockstep logs, under the names a solo run logs them."""
+    return {key: float(values[0]) for key, values in _replica_columns({key: [v] for key, v in logs.items()}, i).items()}
 
 
 def _replica_columns(logs: dict, i: int) -> dict:

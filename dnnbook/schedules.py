@@ -143,22 +143,33 @@ class OneCycle(keras.callbacks.Callback):
 class RateRecorder(keras.callbacks.Callback):
     """Reads back the learning rate each update actually used. Put it LAST in the callbacks.
 
-    In lockstep it reads the one optimizer that all the seeds share."""
+    In lockstep it reads the one optimizer that all the seeds share, times each replica's rate
+    factor where a ``ReduceLROnPlateau`` runs per replica (:mod:`dnnbook.replica_grads`)."""
 
     lockstep_safe = True
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self.rates: list[float] = []
+        from dnnbook.replica_grads import factor_of
+
+        self.rates: list = []
         self.epochs: list[int] = []
         self._epoch = 0
+        self._factor = factor_of(self.model.optimizer)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         _sync(self.model)
-        self.rates.append(current_rate(self.model.optimizer))
+        rate = current_rate(self.model.optimizer)
+        if self._factor is not None:
+            rate = rate * ops.convert_to_numpy(self._factor).astype(float)
+        self.rates.append(rate)
         self.epochs.append(self._epoch + 1)
+
+    def rates_of(self, replica: int) -> list[float]:
+        """The rates replica ``replica`` used (all replicas share one rate without factors)."""
+        return [float(r[replica]) if np.ndim(r) else r for r in self.rates]
 
 
 # --- the learning-rate finder ----------------------------------------------------------------
@@ -263,9 +274,10 @@ def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callabl
 
     Runs go through :func:`dnnbook.experiments.run` (the batch order of the first seed for
     every run): a schedule in the optimizer, :class:`OneCycle` and :class:`RateRecorder` let the
-    seeds train in lockstep (they share the one optimizer, so one recording serves them all);
-    other callbacks (``ReduceLROnPlateau``, which watches the validation loss of each run) make
-    them go seed after seed. Returns the tidy history and the applied rates, one row per
+    seeds train in lockstep (they share the one optimizer, so one recording serves them all), and
+    so does ``ReduceLROnPlateau`` with plain SGD (it runs once per replica, on the replica's own
+    validation loss, see :mod:`dnnbook.replica_grads`); other callbacks make them go seed after
+    seed. Returns the tidy history and the applied rates, one row per
     ``config, seed, step`` with the ``epoch`` of the step.
     """
 
@@ -281,9 +293,10 @@ def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callabl
         frame = experiments.run({name: make_model}, data, seeds, epochs=epochs, batch_size=batch_size,
                                 callbacks=with_recorder, evaluate_test=False, lockstep=lockstep)
         frames.append(frame)
-        for seed, recorder in zip(seeds, recorders * len(seeds) if len(recorders) == 1 else recorders):
+        for i, seed in enumerate(seeds):  # in lockstep one recorder serves all seeds
+            recorder, replica = (recorders[0], i) if len(recorders) == 1 else (recorders[i], 0)
             rates.append(pd.DataFrame({"config": name, "seed": seed, "step": np.arange(len(recorder.rates)),
-                                       "epoch": recorder.epochs, "rate": recorder.rates}))
+                                       "epoch": recorder.epochs, "rate": recorder.rates_of(replica)}))
     df = pd.concat(frames, ignore_index=True)
     df["config"] = pd.Categorical(df["config"].astype(str), categories=list(configs), ordered=True)
     return df, pd.concat(rates, ignore_index=True)

@@ -328,6 +328,19 @@ def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> kera
     return model
 
 
+def replica_specs(model: keras.Model) -> dict[int, tuple]:
+    """Where each replica's part of every trainable variable of a :func:`stack` model sits, keyed
+    by ``id(variable)`` (see :mod:`dnnbook.replica_grads`): a stacked kernel along its K axis,
+    every other weight (biases, BN, PReLU) as K equal blocks one after the other."""
+    specs = {}
+    for _, new in model._stacked_layers:  # noqa: SLF001
+        for v in new.trainable_variables:
+            specs[id(v)] = ("flat",)
+        if isinstance(new, StackedDense):
+            specs[id(new.kernel)] = ("axis", 1 if new.shared_input else 0)
+    return specs
+
+
 def unstack(model: keras.Model, replicas: Sequence[keras.Model]) -> None:
     """Copy each replica's slice of the stacked weights back into ``replicas``."""
     k = len(replicas)

@@ -87,12 +87,62 @@ def test_stacked_refuses_what_would_couple_or_differ(digits):
     assert lockstep.layout(clipped) == "side by side" and lockstep.layout(_factory(digits)(), stacking=False) == "side by side"
 
 
-def test_coupled_configs_fall_back_to_seed_after_seed(digits, capsys):
-    def clipped():
-        m = models.build_mlp(digits.input_shape, digits.n_classes, depth=1, width=8)
-        return models.compile_classifier(m, keras.optimizers.SGD(0.01, global_clipnorm=1.0))
+def _sgd_factory(d, optimizer, **kw):
+    def make():
+        m = models.build_mlp(d.input_shape, d.n_classes, depth=2, width=32, **kw)
+        return models.compile_classifier(m, optimizer())
+    return make
 
-    assert "global_clipnorm" in lockstep.why_not(clipped())
+
+@pytest.mark.parametrize("stacking", [True, False])
+def test_global_clipnorm_clips_each_replica_by_its_own_norm(digits, stacking):
+    """Each replica is clipped by the global norm of its own gradients: the runs equal solo runs
+    with global_clipnorm, and the clipping binds (they differ from unclipped runs)."""
+    seeds, kept = [3, 4, 5], {"lock": {}, "solo": {}, "plain": {}}
+    clipped = _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9, global_clipnorm=0.5),
+                           batch_norm="before")
+    assert lockstep.why_not(clipped()) is None and lockstep.layout(clipped(), stacking) == (
+        "stacked" if stacking else "side by side")
+    run = dict(epochs=2, batch_size=32, stacking=stacking)
+    lock = experiments.run({"m": clipped}, digits, seeds, models=kept["lock"], **run)
+    solo = experiments.run({"m": clipped}, digits, seeds, models=kept["solo"], lockstep=False, **run)
+    plain = experiments.run({"m": _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9),
+                                               batch_norm="before")}, digits, seeds, models=kept["plain"], **run)
+    assert (lock["lockstep"] == 3).all()
+    _assert_same_runs(lock, solo, kept["lock"], kept["solo"], seeds, rtol=1e-4)
+    assert not np.allclose(lock["loss"], plain["loss"], rtol=1e-2)
+
+
+@pytest.mark.parametrize("stacking", [True, False])
+def test_plateau_lowers_each_replicas_rate_on_its_own_loss(digits, stacking):
+    """ReduceLROnPlateau runs once per replica in lockstep: each seed's rates and results equal
+    its solo run's, and the seeds' rates part ways (so a shared rate could not pass)."""
+    seeds, kept_l, kept_s = [3, 4, 5], {}, {}
+    make = _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9))
+    plateau = lambda: [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, min_delta=0.02)]  # noqa: E731
+    run = dict(epochs=6, batch_size=32, stacking=stacking, callbacks=plateau)
+    lock = experiments.run({"m": make}, digits, seeds, models=kept_l, **run)
+    solo = experiments.run({"m": make}, digits, seeds, models=kept_s, lockstep=False, **run)
+    assert (lock["lockstep"] == 3).all() and "learning_rate" in lock.columns
+    _assert_same_runs(lock, solo, kept_l, kept_s, seeds, rtol=1e-4)
+    np.testing.assert_array_equal(lock["learning_rate"], solo["learning_rate"])
+    rates = lock.pivot(index="epoch", columns="seed", values="learning_rate")
+    assert rates.iloc[-1].min() < 0.2 and rates.nunique(axis=1).max() > 1, rates
+
+
+def test_plateau_needs_plain_sgd_in_lockstep(digits, capsys):
+    adam = _sgd_factory(digits, lambda: keras.optimizers.Adam(1e-3))
+    plateau = lambda: [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)]  # noqa: E731
+    df = experiments.run({"adam": adam}, digits, [1, 2], epochs=1, callbacks=plateau)
+    assert (df["lockstep"] == 1).all()
+    assert "seed after seed (per-replica rates need an update linear in the rate (plain SGD), not Adam" in capsys.readouterr().err
+    accuracy = keras.callbacks.ReduceLROnPlateau("val_accuracy")
+    assert "explicit mode" in lockstep.callbacks_problem([accuracy], _sgd_factory(digits, keras.optimizers.SGD)())
+    with pytest.raises(ValueError, match="cannot train in lockstep: per-replica rates"):
+        lockstep.fit([adam(), adam()], digits, epochs=1, batch_size=32, order_seed=0, callbacks=plateau())
+
+
+def test_coupled_configs_fall_back_to_seed_after_seed(digits, capsys):
     regularized = _factory(digits, kernel_regularizer=keras.regularizers.L2(1e-3))()
     assert lockstep.why_not(regularized) is None
     active = _factory(digits)()
@@ -100,14 +150,11 @@ def test_coupled_configs_fall_back_to_seed_after_seed(digits, capsys):
     assert "activity" in lockstep.why_not(active)
     assert lockstep.why_not(_factory(digits)()) is None
     assert lockstep.why_not(_factory(digits, batch_norm="before")()) is None
-    df = experiments.run({"clipped": clipped}, digits, [1, 2], epochs=1)
     other = experiments.run({"m": _factory(digits)}, digits, [1, 2], epochs=1, fit_kwargs={"shuffle": False})
     assert (other["lockstep"] == 1).all()
-    assert (df["lockstep"] == 1).all()
-    err = capsys.readouterr().err
-    assert "seed after seed (global_clipnorm" in err and "seed after seed (fit options shuffle" in err
-    with pytest.raises(ValueError, match="cannot train in lockstep: global_clipnorm"):
-        lockstep.fit([clipped(), clipped()], digits, epochs=1, batch_size=32, order_seed=0)
+    assert "seed after seed (fit options shuffle" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="cannot train in lockstep: activity"):
+        lockstep.fit([active, active], digits, epochs=1, batch_size=32, order_seed=0)
 
 
 @pytest.mark.parametrize("kw, stacking", [(dict(batch_norm="before"), True), (dict(dropout=0.2), False)])

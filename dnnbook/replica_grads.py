@@ -1,0 +1,156 @@
+"""Per-replica gradient treatment for seeds in lockstep: global-norm clipping and plateau rates.
+
+Two things a solo run does to its gradients would couple the replicas of a lockstep model if
+they acted on the combined model: ``global_clipnorm`` (one norm over all the weights it
+updates) and a learning rate that a callback lowers when the run's own validation loss stalls
+(``keras.callbacks.ReduceLROnPlateau``). Here both act per replica. :func:`install` hooks the
+combined model's optimizer so that, before every update, each replica's gradients are clipped
+by the global norm of that replica's gradients alone (Keras's formula) and multiplied by that
+replica's rate factor, an optimizer variable (so it is part of the training state on every
+backend). :class:`ReplicaPlateau` runs one copy of a ``ReduceLROnPlateau`` per replica on the
+replica's own logs and sets its factor. A factor times the gradient is a factor times the rate
+only where the update is linear in ``rate × gradient``: plain SGD, with or without (Nesterov)
+momentum; :func:`plateau_problem` refuses the rest.
+
+Where a replica's weights sit in a combined variable is its *spec*: ``("axis", a)`` (the
+replica index is axis ``a``: a stacked kernel), ``("flat",)`` (K equal blocks one after the
+other: a stacked bias, BN or PReLU weight) or ``("whole", i)`` (the variable is replica
+``i``'s: side by side).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+Spec = tuple
+FACTOR = "replica_rate_factor"
+
+
+def _squared_norms(g, spec: Spec, k: int):
+    """Each replica's sum of squares of ``g``: a ``(K,)`` tensor."""
+    if spec[0] == "axis":
+        return ops.sum(ops.square(g), axis=tuple(a for a in range(len(g.shape)) if a != spec[1]))
+    if spec[0] == "flat":
+        return ops.sum(ops.square(ops.reshape(g, (k, -1))), axis=1)
+    return ops.one_hot(spec[1], k, dtype=g.dtype) * ops.sum(ops.square(g))
+
+
+def _scaled(g, spec: Spec, scale, k: int):
+    """``g`` with each replica's part multiplied by its entry of ``scale`` (a ``(K,)`` tensor)."""
+    if spec[0] == "axis":
+        shape = [1] * len(g.shape)
+        shape[spec[1]] = k
+        return g * ops.reshape(scale, shape)
+    if spec[0] == "flat":
+        return ops.reshape(ops.reshape(g, (k, -1)) * ops.expand_dims(scale, 1), g.shape)
+    return g * scale[spec[1]]
+
+
+def clip_scales(grads: Sequence, specs: Sequence[Spec], k: int, clip_norm: float):
+    """Per replica, the factor that brings its gradients' global norm down to ``clip_norm``
+    (1 where it is below; NaN where the norm is not finite, as Keras's ``clip_by_global_norm``)."""
+    norm = ops.sqrt(sum((_squared_norms(g, s, k) for g, s in zip(grads, specs)), ops.zeros((k,))))
+    return clip_norm * ops.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
+
+
+def install(optimizer: keras.optimizers.Optimizer, specs: Mapping[int, Spec], k: int, *,
+            global_clipnorm: float | None = None, rates: bool = False):
+    """Make ``optimizer`` (not yet built) clip each replica's gradients by their own global norm
+    and, with ``rates``, scale them by a per-replica factor. ``specs`` maps ``id(variable)`` to
+    the variable's spec. Returns the factor variable (``(K,)``, ones) or None without ``rates``."""
+    if not global_clipnorm and not rates:
+        return None
+    if optimizer.built:
+        raise ValueError("install per-replica gradients before the optimizer is built")
+    optimizer.global_clipnorm = None  # clipped below, per replica, instead
+    factor = optimizer.add_variable((k,), initializer="ones", dtype="float32", name=FACTOR) if rates else None
+    inner = optimizer._backend_update_step  # noqa: SLF001  (instance attribute shadows the method)
+
+    def update(grads, variables, learning_rate):
+        per = [specs[id(v)] for v in variables]
+        scale = clip_scales(grads, per, k, global_clipnorm) if global_clipnorm else None
+        if factor is not None:
+            f = ops.convert_to_tensor(factor)
+            scale = f if scale is None else scale * f
+        grads = [_scaled(g, s, scale, k) for g, s in zip(grads, per)]
+        return inner(grads, variables, learning_rate)
+
+    optimizer._backend_update_step = update  # noqa: SLF001
+    return factor
+
+
+def plateau_problem(model: keras.Model, callback: keras.callbacks.Callback) -> str | None:
+    """Why ``callback`` (a ``ReduceLROnPlateau``) cannot run per replica on ``model``'s replicas."""
+    opt = model.optimizer
+    if not isinstance(opt, keras.optimizers.SGD):
+        return f"per-replica rates need an update linear in the rate (plain SGD), not {type(opt).__name__}"
+    if isinstance(opt._learning_rate, keras.optimizers.schedules.LearningRateSchedule) or callable(opt._learning_rate):  # noqa: SLF001
+        return "ReduceLROnPlateau cannot lower a learning-rate schedule"
+    if opt.weight_decay or opt.use_ema or opt.gradient_accumulation_steps or opt.loss_scale_factor:
+        return "weight decay, EMA, gradient accumulation or loss scaling act beside the rate"
+    if callback.mode == "auto" and callback.monitor.removeprefix("val_") != "loss":
+        return f"ReduceLROnPlateau on {callback.monitor!r} needs an explicit mode in lockstep"
+    return None
+
+
+def factor_of(optimizer: keras.optimizers.Optimizer):
+    """The rate factor variable :func:`install` added to ``optimizer`` (None if none)."""
+    return next((v for v in optimizer.variables if v.name == FACTOR), None)
+
+
+class _ReplicaView:
+    """What one copy of the callback sees as its model: ``optimizer.learning_rate`` is the
+    rate of replica ``i`` (reading it, and setting it, as a solo run's optimizer would)."""
+
+    def __init__(self, owner: "ReplicaPlateau", i: int) -> None:
+        self._owner, self._i = owner, i
+
+    @property
+    def optimizer(self) -> "_ReplicaView":
+        return self
+
+    @property
+    def learning_rate(self) -> np.float32:
+        return self._owner.rates[self._i]
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._owner.rates[self._i] = np.float32(value)
+
+
+class ReplicaPlateau(keras.callbacks.Callback):
+    """One copy of ``template`` (a ``ReduceLROnPlateau``) per replica, each fed its replica's
+    logs (``logs_of(logs, i)``, under the names a solo run logs) and setting its replica's rate:
+    the rate factor (:func:`install`) becomes ``rate / base_rate``. Each replica's rate of the
+    epoch goes into the logs as ``replica_{i}_learning_rate``, as a solo run logs ``learning_rate``."""
+
+    def __init__(self, template: keras.callbacks.ReduceLROnPlateau, factor, base_rate: float, k: int,
+                 logs_of: Callable[[dict, int], dict]) -> None:
+        super().__init__()
+        self.copies = [copy.deepcopy(template) for _ in range(k)]
+        self.factor, self.base, self.logs_of = factor, np.float32(base_rate), logs_of
+        self.rates = [self.base] * k
+        for i, c in enumerate(self.copies):
+            c.set_model(_ReplicaView(self, i))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        for c in self.copies:
+            c.on_train_begin(logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        before = list(self.rates)
+        for i, c in enumerate(self.copies):
+            own = self.logs_of(logs, i)
+            c.on_epoch_end(epoch, own)
+            logs[f"replica_{i}_learning_rate"] = own["learning_rate"]
+        if self.rates != before:
+            sync = getattr(self.model, "jax_state_sync", None)
+            if sync is not None:
+                sync()
+            self.factor.assign(np.asarray(self.rates, "float32") / self.base)
