@@ -61,6 +61,15 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def prepare(callbacks: Iterable[keras.callbacks.Callback], optimizer: keras.optimizers.Optimizer,
+            updates: int) -> None:
+    """Let the callbacks that hook the optimizer before ``fit`` (a ``prepare(optimizer, updates)``
+    method, e.g. :class:`dnnbook.schedules.RateRecorder`) do so, for ``updates`` updates."""
+    for c in callbacks:
+        if hasattr(c, "prepare"):
+            c.prepare(optimizer, updates)
+
+
 def _finish(frame: pd.DataFrame, model: keras.Model, data: Splits, seed: int, batch_size: int,
             evaluate_test: bool, lockstep: int) -> pd.DataFrame:
     """Add seed/epoch columns (and test metrics) to one run's history, in a fixed column order."""
@@ -98,6 +107,8 @@ def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, bat
     seed_everything(seed)
     model = make_model()
     timer = EpochTimer()
+    callbacks = list(callbacks)
+    prepare(callbacks, model.optimizer, epochs * -(-len(data.x_train) // batch_size))
     seed_everything(seed if order_seed is None else order_seed)
     hist = model.fit(data.x_train, data.y_train, validation_data=(data.x_valid, data.y_valid),
                      epochs=epochs, batch_size=batch_size, verbose=0,
@@ -133,7 +144,7 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
         batch_size: int = 32, callbacks: Callable[[], list] | None = None,
         evaluate_test: bool = True, models: MutableMapping | None = None,
         fit_kwargs: Mapping[str, Any] | None = None, lockstep: bool | None = None,
-        steps_per_execution: int | None = None, stacking: bool = True,
+        steps_per_execution: int | None = None, stacking: bool = True, group: bool = True,
         epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None) -> pd.DataFrame:
     """Train every config for every seed; return the tidy history of all runs.
 
@@ -147,13 +158,16 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     same batches. Where nothing couples them, a config's seeds train together in lockstep (one
     computation, same results as seed after seed); otherwise, or with ``lockstep=False``, seed
     after seed, and the reason is printed. Lockstep stacks the seeds into K-wide layers where
-    it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.lockstep`). Pass a
-    dict as ``models`` to keep the trained models, keyed by ``(config, seed)``. In lockstep,
-    ``steps_per_execution`` training steps run per backend call (default
-    :func:`dnnbook.backend.default_steps_per_execution`). Progress lines
-    go to stderr.
+    it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.lockstep`); with
+    ``group`` (and no ``callbacks``), stacked configs that differ only in initializers and
+    activations (:func:`dnnbook.stacked.signature`) train together too, all their seeds as one
+    model. The ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the
+    epoch's time shared among them. Pass a dict as ``models`` to keep the trained models, keyed
+    by ``(config, seed)``. In lockstep, ``steps_per_execution`` training steps run per backend
+    call (default :func:`dnnbook.backend.default_steps_per_execution`). Progress lines go to stderr.
     """
     from dnnbook import lockstep as ls
+    from dnnbook import stacked
     from dnnbook.backend import default_steps_per_execution
 
     seeds = [int(s) for s in seeds]
@@ -161,40 +175,55 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     if not configs or not seeds:
         raise ValueError("run needs at least one config and one seed")
     order_seed = seeds[0]
-    frames, total, k = [], len(configs) * len(seeds), 0
+    total, k = len(configs) * len(seeds), 0
+    plans = {}  # name -> (callbacks made for the lockstep check, reason for seed after seed, replicas)
     for name, make_model in configs.items():
         made = callbacks() if callbacks and lockstep is not False and len(seeds) > 1 else None
-        reason, replicas = _lockstep_reason(make_model, seeds, made, fit_kwargs, lockstep)
+        plans[name] = (made,) + _lockstep_reason(make_model, seeds, made, fit_kwargs, lockstep)
+    groups: dict = {}  # stacked configs that can train as one model, by signature
+    for name, (made, reason, replicas) in plans.items():
+        key = (stacked.signature(replicas[0]) if group and replicas and not made
+               and ls.layout(replicas[0], stacking) == "stacked" else name)
+        groups.setdefault(key, []).append(name)
+    done: dict[str, list] = {}
+    for names in groups.values():
+        made, reason, replicas = plans[names[0]]
         if replicas:
             start = time.perf_counter()
-            histories = ls.fit(replicas, data, epochs=epochs, batch_size=batch_size,
+            together = [r for name in names for r in plans[name][2]]
+            histories = ls.fit(together, data, epochs=epochs, batch_size=batch_size,
                                order_seed=order_seed, steps_per_execution=steps_per_execution,
                                evaluate_test=evaluate_test, stacking=stacking,
                                epoch_logs=epoch_logs, fit_kwargs=fit_kwargs, callbacks=made or ())
-            done = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(seeds)), m)
-                    for seed, h, m in zip(seeds, histories, replicas)]
-            k += len(seeds)
-            accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done)
-            say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep "
-                f"({ls.layout(replicas[0], stacking)}): val_accuracy {accs} "
+            seconds = time.perf_counter() - start
+            with_others = f", {len(names)} configs together" if len(names) > 1 else ""
+            for j, name in enumerate(names):
+                runs = zip(seeds, histories[j * len(seeds):(j + 1) * len(seeds)], plans[name][2])
+                done[name] = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(together)), m)
+                              for seed, h, m in runs]
+                k += len(seeds)
+                accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done[name])
+                say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep "
+                    f"({ls.layout(replicas[0], stacking)}{with_others}): val_accuracy {accs} ({seconds:.1f} s)")
+            continue
+        name = names[0]
+        if reason and len(seeds) > 1 and lockstep is not False:
+            say(f"{name}: seed after seed ({reason})")
+        done[name] = []
+        for seed in seeds:
+            k += 1
+            start = time.perf_counter()
+            fresh = made if made is not None else (callbacks() if callbacks else ())
+            made = None  # the callbacks made for the lockstep check serve the first seed
+            frame, model = train(configs[name], data, seed=seed, epochs=epochs, batch_size=batch_size,
+                                 callbacks=fresh, evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
+                                 order_seed=order_seed, epoch_logs=epoch_logs)
+            done[name].append((seed, frame, model))
+            say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
                 f"({time.perf_counter() - start:.1f} s)")
-        else:
-            if reason and len(seeds) > 1 and lockstep is not False:
-                say(f"{name}: seed after seed ({reason})")
-            done = []
-            for seed in seeds:
-                k += 1
-                start = time.perf_counter()
-                fresh = made if made is not None else (callbacks() if callbacks else ())
-                made = None  # the callbacks made for the lockstep check serve the first seed
-                frame, model = train(make_model, data, seed=seed, epochs=epochs, batch_size=batch_size,
-                                     callbacks=fresh,
-                                     evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
-                                     order_seed=order_seed, epoch_logs=epoch_logs)
-                done.append((seed, frame, model))
-                say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
-                    f"({time.perf_counter() - start:.1f} s)")
-        for seed, frame, model in done:
+    frames = []
+    for name in configs:
+        for seed, frame, model in done[name]:
             frame.insert(0, "config", name)
             frames.append(frame)
             if models is not None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from dnnbook.backend import LoopedSteps
 from dnnbook.data import Splits
-from dnnbook.experiments import EpochLogs, EpochTimer
+from dnnbook.experiments import EpochLogs, EpochTimer, prepare
 from dnnbook.models import fresh_optimizer
 from dnnbook.stacked import PENALTY, penalty_tracker, track_penalties
 
@@ -142,8 +142,8 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     end of every epoch. ``fit_kwargs`` may only hold :data:`FIT_KWARGS`. ``callbacks`` may only
     be ones that act on what all replicas share alike (:func:`shares_alike`: the learning rate
     of the one optimizer) or a ``ReduceLROnPlateau``, which runs once per replica
-    (:class:`dnnbook.replica_grads.ReplicaPlateau`); with callbacks, every step is its own
-    execution, so per-batch hooks run at every step. ``global_clipnorm`` clips each replica's
+    (:class:`dnnbook.replica_grads.ReplicaPlateau`); with a callback that may act between any
+    two steps, every step is its own execution (see :func:`_per_batch`). ``global_clipnorm`` clips each replica's
     gradients by their own global norm (:mod:`dnnbook.replica_grads`).
     """
     from dnnbook import replica_grads, stacked
@@ -153,7 +153,7 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     if reason:
         raise ValueError(f"cannot train in lockstep: {reason}")
     k, names = len(replicas), [r.name for r in replicas]
-    if callbacks:
+    if any(_per_batch(c) for c in callbacks):
         steps_per_execution = 1
     stack = layout(replicas[0], stacking) == "stacked"
     if stack:
@@ -173,6 +173,7 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     base_rate = float(keras.ops.convert_to_numpy(replicas[0].optimizer.learning_rate))
     hooks += [replica_grads.ReplicaPlateau(c, factor, base_rate, k, replica_logs) if p else c
               for c, p in zip(callbacks, plateau)]
+    prepare(callbacks, combined.optimizer, epochs * -(-len(data.x_train) // batch_size))
     seed_everything(order_seed)  # the batch order a solo run with order_seed would see
     hist = combined.fit(data.x_train, ys(data.y_train), validation_data=(data.x_valid, ys(data.y_valid)),
                         epochs=epochs, batch_size=batch_size, verbose=0, callbacks=hooks,
@@ -194,6 +195,15 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
             frame["test_loss"], frame["test_accuracy"] = scores["loss"][0], scores["accuracy"][0]
         frames.append(frame)
     return frames
+
+
+def _per_batch(callback: keras.callbacks.Callback) -> bool:
+    """Whether ``callback`` may act between any two steps (so each step must be its own call):
+    all callbacks but epoch-level ones (``ReduceLROnPlateau``) and those that say so
+    (a false ``per_batch`` attribute)."""
+    if isinstance(callback, keras.callbacks.ReduceLROnPlateau):
+        return False
+    return bool(getattr(callback, "per_batch", True))
 
 
 def replica_logs(logs: dict, i: int) -> dict:

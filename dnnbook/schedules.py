@@ -1,9 +1,11 @@
 """Learning rates: the LR finder, 1cycle, schedule helpers, and the rate actually applied.
 
-Every callback here sets or reads the optimizer's learning rate *per batch*. On JAX the
-weights and optimizer state live outside the Keras variables during ``fit``; the callbacks
-call ``model.jax_state_sync()`` (when the model has it) before touching the rate, so the same
-code runs on TensorFlow, JAX and PyTorch.
+Schedules (1cycle included) are ``LearningRateSchedule`` objects evaluated inside the compiled
+update; :class:`RateRecorder` records the rate each update applies from inside the update too.
+The LR finder is a callback that sets the rate *per batch*: on JAX the weights and optimizer
+state live outside the Keras variables during ``fit``, so it calls ``model.jax_state_sync()``
+(when the model has it) before touching the rate, and the same code runs on TensorFlow, JAX and
+PyTorch.
 """
 from __future__ import annotations
 
@@ -114,62 +116,90 @@ def one_cycle_rate(step: int, total: int, max_rate: float, *, start_div: float =
     return low - (low - max_rate / end_div) * (step - down) / max(1, last - down)
 
 
-class OneCycle(keras.callbacks.Callback):
-    """1cycle scheduling, stepped every batch: the rate of :func:`one_cycle_rate` at each update.
-
-    It only sets the optimizer's rate, which seeds in lockstep share, so they can train together."""
-
-    lockstep_safe = True
+@keras.saving.register_keras_serializable(package="dnnbook")
+class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """1cycle as a schedule: the rate of :func:`one_cycle_rate` at every update, computed inside
+    the compiled step (no per-batch callback, so steps can run several per call)."""
 
     def __init__(self, max_rate: float, total_steps: int, *, start_div: float = 10.0,
                  end_div: float = 1000.0, peak_at: float = 0.45) -> None:
-        super().__init__()
+        if total_steps < 3:
+            raise ValueError(f"1cycle needs at least 3 updates, got {total_steps}")
         self.max_rate, self.total_steps = float(max_rate), int(total_steps)
-        self.kw = dict(start_div=start_div, end_div=end_div, peak_at=peak_at)
-        self.step = 0
+        self.start_div, self.end_div, self.peak_at = float(start_div), float(end_div), float(peak_at)
 
     def rate(self, step: int) -> float:
-        """The promised rate of update ``step`` (held at the last value past the end)."""
-        return one_cycle_rate(min(step, self.total_steps - 1), self.total_steps, self.max_rate, **self.kw)
+        """The promised rate of update ``step`` (held at the last value past the end), in Python."""
+        return one_cycle_rate(min(step, self.total_steps - 1), self.total_steps, self.max_rate,
+                              start_div=self.start_div, end_div=self.end_div, peak_at=self.peak_at)
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.step = 0
+    def __call__(self, step):
+        last = self.total_steps - 1
+        low, top, end = self.max_rate / self.start_div, self.max_rate, self.max_rate / self.end_div
+        up = max(1, int(round(self.peak_at * last)))
+        down = min(2 * up, last)
+        t = ops.minimum(ops.cast(step, "float32"), float(last))
+        rising = low + (top - low) * t / up
+        falling = top - (top - low) * (t - up) / max(1, down - up)
+        tail = low - (low - end) * (t - down) / max(1, last - down)
+        return ops.where(t <= up, rising, ops.where(t <= down, falling, tail))
 
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        set_rate(self.model, self.rate(self.step))
-        self.step += 1
+    def get_config(self) -> dict:
+        return {"max_rate": self.max_rate, "total_steps": self.total_steps, "start_div": self.start_div,
+                "end_div": self.end_div, "peak_at": self.peak_at}
 
 
 class RateRecorder(keras.callbacks.Callback):
-    """Reads back the learning rate each update actually used. Put it LAST in the callbacks.
+    """Records the learning rate every update applies, from inside the update itself.
 
-    In lockstep it reads the one optimizer that all the seeds share, times each replica's rate
-    factor where a ``ReduceLROnPlateau`` runs per replica (:mod:`dnnbook.replica_grads`)."""
+    :meth:`prepare` hooks the (unbuilt) optimizer before ``fit`` (:func:`dnnbook.experiments.run`
+    and :func:`dnnbook.lockstep.fit` call it): each update writes the rate it is applying into an
+    optimizer variable, at the row of its iteration, and the recording is read back once, at the
+    end of training. It needs no per-batch hook, so steps can run several per call. In lockstep
+    one recording serves all seeds, with each replica's rate factor where a ``ReduceLROnPlateau``
+    runs per replica (:mod:`dnnbook.replica_grads`)."""
 
     lockstep_safe = True
+    per_batch = False
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
+    def prepare(self, optimizer: keras.optimizers.Optimizer, updates: int) -> None:
+        """Hook ``optimizer`` (not yet built) to record the rates of up to ``updates`` updates."""
         from dnnbook.replica_grads import factor_of
 
+        if optimizer.built:
+            raise ValueError("prepare the rate recorder before the optimizer is built (before fit)")
+        factor = factor_of(optimizer)
+        width = 1 if factor is None else int(factor.shape[0])
+        self._log = optimizer.add_variable((int(updates) + 1, width), dtype="float32", name="applied_rates")
+        self._optimizer, inner = optimizer, optimizer._backend_update_step  # noqa: SLF001
+
+        def update(grads, variables, learning_rate):
+            rate = ops.cast(learning_rate, "float32") * (1.0 if factor is None else ops.convert_to_tensor(factor))
+            row = ops.minimum(ops.cast(optimizer.iterations, "int32"), int(updates))  # the last row: overflow
+            self._log.assign(ops.slice_update(ops.convert_to_tensor(self._log), (row, 0), ops.reshape(rate, (1, width))))
+            return inner(grads, variables, learning_rate)
+
+        optimizer._backend_update_step = update  # noqa: SLF001
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if getattr(self, "_log", None) is None:
+            raise ValueError("RateRecorder.prepare(optimizer, updates) must be called before fit")
         self.rates: list = []
         self.epochs: list[int] = []
-        self._epoch = 0
-        self._factor = factor_of(self.model.optimizer)
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch = epoch
-
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+    def on_train_end(self, logs: dict | None = None) -> None:
         _sync(self.model)
-        rate = current_rate(self.model.optimizer)
-        if self._factor is not None:
-            rate = rate * ops.convert_to_numpy(self._factor).astype(float)
-        self.rates.append(rate)
-        self.epochs.append(self._epoch + 1)
+        n = int(ops.convert_to_numpy(self._optimizer.iterations))
+        log = ops.convert_to_numpy(self._log).astype(float)
+        if n >= len(log):
+            raise ValueError(f"the rate recorder was prepared for {len(log) - 1} updates, but {n} ran")
+        per_epoch = self.params["steps"]
+        self.rates = [row[0] if len(row) == 1 else row for row in log[:n]]
+        self.epochs = [t // per_epoch + 1 for t in range(n)]
 
     def rates_of(self, replica: int) -> list[float]:
         """The rates replica ``replica`` used (all replicas share one rate without factors)."""
-        return [float(r[replica]) if np.ndim(r) else r for r in self.rates]
+        return [float(r[replica]) if np.ndim(r) else float(r) for r in self.rates]
 
 
 # --- the learning-rate finder ----------------------------------------------------------------
@@ -273,8 +303,9 @@ def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callabl
     """Train every ``name -> (model factory, callbacks factory)`` for every seed, reading the rate back.
 
     Runs go through :func:`dnnbook.experiments.run` (the batch order of the first seed for
-    every run): a schedule in the optimizer, :class:`OneCycle` and :class:`RateRecorder` let the
-    seeds train in lockstep (they share the one optimizer, so one recording serves them all), and
+    every run): a schedule in the optimizer (1cycle too, :class:`OneCycleSchedule`) and
+    :class:`RateRecorder` let the seeds train in lockstep (they share the one optimizer, so one
+    recording serves them all), and
     so does ``ReduceLROnPlateau`` with plain SGD (it runs once per replica, on the replica's own
     validation loss, see :mod:`dnnbook.replica_grads`); other callbacks make them go seed after
     seed. Returns the tidy history and the applied rates, one row per
@@ -348,7 +379,8 @@ def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, s
     configs.update({name: (lambda s=s: make_model(s), none) for name, s in sched.items()})
     configs["performance"] = (lambda: make_model(base_rate),
                               lambda: [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)])
-    configs["1cycle"] = (lambda: make_model(base_rate), lambda: [OneCycle(peak, total)])
+    cycle = OneCycleSchedule(peak, total)
+    configs["1cycle"] = (lambda: make_model(cycle), none)
 
     def from_schedule(s):  # one vectorized call: a schedule is elementwise in the step
         return lambda rates, hist: np.asarray(ops.convert_to_numpy(s(ops.convert_to_tensor(
@@ -361,7 +393,6 @@ def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, s
     promises = {"constant": lambda rates, hist: np.full(len(rates), base_rate)}
     promises.update({name: from_schedule(s) for name, s in sched.items()})
     promises["performance"] = plateau
-    cycle = OneCycle(peak, total)
     promises["1cycle"] = lambda rates, hist: np.asarray([cycle.rate(t) for t in rates["step"]])
     if not include_constant:
         del configs["constant"], promises["constant"]

@@ -187,6 +187,42 @@ class StackedDense(keras.layers.Layer):
         return out
 
 
+class StackedActivation(keras.layers.Layer):
+    """Per-replica activation layers on ``(batch, K·units)``: ``runs`` lists ``(start, stop,
+    layer)``, the weightless activation layer (ReLU, LeakyReLU, ELU, Activation...) of replicas
+    ``start`` to ``stop - 1``, so that replicas of different configurations can be stacked."""
+
+    def __init__(self, k: int, runs: Sequence[tuple[int, int, keras.layers.Layer]], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.k, self.runs = k, [(int(a), int(b), layer) for a, b, layer in runs]
+
+    def call(self, x):
+        y = ops.reshape(x, (-1, self.k, x.shape[-1] // self.k))
+        y = ops.concatenate([layer(y[:, a:b]) for a, b, layer in self.runs], axis=1)
+        return ops.reshape(y, (-1, x.shape[-1]))
+
+
+ACTIVATION_LAYERS = (keras.layers.Activation, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.ReLU)
+_COMPILE = ("loss", "metrics", "loss_weights", "weighted_metrics", "run_eagerly", "jit_compile")
+_NOT_STRUCTURE = {"name", "kernel_initializer", "bias_initializer", "gamma_initializer", "beta_initializer",
+                  "moving_mean_initializer", "moving_variance_initializer", "alpha_initializer", "seed", "dtype"}
+
+
+def signature(model: keras.Model) -> tuple:
+    """What replicas stacked together must share: every layer's settings but its initializers
+    (activation layers only by position), the optimizer's and the compile settings. Models of
+    different configurations with equal signatures can be stacked into one model, each replica
+    with its own activations (:class:`StackedActivation`) and initial weights."""
+    def settings(obj) -> str:
+        cfg = obj.get_config() if hasattr(obj, "get_config") else obj
+        return repr(sorted((k, v) for k, v in cfg.items() if k not in _NOT_STRUCTURE))
+
+    layers = tuple("activation" if isinstance(layer, ACTIVATION_LAYERS) else (type(layer).__name__, settings(layer))
+                   for layer in model.layers)
+    opt, compiled = model.optimizer, model.get_compile_config() or {}
+    return layers, type(opt).__name__, settings(opt), settings({k: compiled.get(k) for k in _COMPILE})
+
+
 def _sum_penalty(reg, w, k_axis: int):
     """``reg`` (L1, L2 or L1L2) of each replica's slice of ``w`` along ``k_axis``: a ``(K,)`` tensor."""
     cfg = reg.get_config()
@@ -302,6 +338,9 @@ def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> kera
                                shared_input=i == first_dense, last=i == len(layers) - 1,
                                **{key: getattr(layer, key) for key in ("kernel_regularizer", "bias_regularizer",
                                                                         "kernel_constraint", "bias_constraint")})
+        elif isinstance(layer, ACTIVATION_LAYERS) and any(
+                _activation_config(r.layers[i]) != _activation_config(layer) for r in replicas):
+            new = StackedActivation(k, _runs([r.layers[i] for r in replicas]), name=f"stacked_{layer.name}")
         else:
             new = layer.__class__.from_config(layer.get_config() | {"name": f"stacked_{layer.name}"})
         x = new(x)
@@ -339,6 +378,22 @@ def replica_specs(model: keras.Model) -> dict[int, tuple]:
         if isinstance(new, StackedDense):
             specs[id(new.kernel)] = ("axis", 1 if new.shared_input else 0)
     return specs
+
+
+def _activation_config(layer: keras.layers.Layer) -> tuple:
+    return type(layer).__name__, repr(sorted((k, v) for k, v in layer.get_config().items() if k not in _NOT_STRUCTURE))
+
+
+def _runs(layers: Sequence[keras.layers.Layer]) -> list[tuple[int, int, keras.layers.Layer]]:
+    """Consecutive replicas with equal activation layers, as ``(start, stop, fresh layer)``."""
+    runs: list = []
+    for j, layer in enumerate(layers):
+        if runs and _activation_config(layers[runs[-1][0]]) == _activation_config(layer):
+            runs[-1][1] = j + 1
+        else:
+            runs.append([j, j + 1])
+    return [(a, b, layers[a].__class__.from_config(layers[a].get_config() | {"name": f"stacked_{layers[a].name}_{a}"}))
+            for a, b in runs]
 
 
 def unstack(model: keras.Model, replicas: Sequence[keras.Model]) -> None:

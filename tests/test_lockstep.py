@@ -98,17 +98,17 @@ def _sgd_factory(d, optimizer, **kw):
 def test_global_clipnorm_clips_each_replica_by_its_own_norm(digits, stacking):
     """Each replica is clipped by the global norm of its own gradients: the runs equal solo runs
     with global_clipnorm, and the clipping binds (they differ from unclipped runs)."""
-    seeds, kept = [3, 4, 5], {"lock": {}, "solo": {}, "plain": {}}
+    seeds, kept = [3, 4], {"lock": {}, "solo": {}, "plain": {}}
     clipped = _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9, global_clipnorm=0.5),
                            batch_norm="before")
     assert lockstep.why_not(clipped()) is None and lockstep.layout(clipped(), stacking) == (
         "stacked" if stacking else "side by side")
-    run = dict(epochs=2, batch_size=32, stacking=stacking)
+    run = dict(epochs=1, batch_size=32, stacking=stacking)
     lock = experiments.run({"m": clipped}, digits, seeds, models=kept["lock"], **run)
     solo = experiments.run({"m": clipped}, digits, seeds, models=kept["solo"], lockstep=False, **run)
     plain = experiments.run({"m": _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9),
                                                batch_norm="before")}, digits, seeds, models=kept["plain"], **run)
-    assert (lock["lockstep"] == 3).all()
+    assert (lock["lockstep"] == 2).all()
     _assert_same_runs(lock, solo, kept["lock"], kept["solo"], seeds, rtol=1e-4)
     assert not np.allclose(lock["loss"], plain["loss"], rtol=1e-2)
 
@@ -117,9 +117,15 @@ def test_global_clipnorm_clips_each_replica_by_its_own_norm(digits, stacking):
 def test_plateau_lowers_each_replicas_rate_on_its_own_loss(digits, stacking):
     """ReduceLROnPlateau runs once per replica in lockstep: each seed's rates and results equal
     its solo run's, and the seeds' rates part ways (so a shared rate could not pass)."""
-    seeds, kept_l, kept_s = [3, 4, 5], {}, {}
+    from dnnbook.schedules import RateRecorder
+
+    seeds, kept_l, kept_s, recorders = [3, 4, 5], {}, {}, []
     make = _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9))
-    plateau = lambda: [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, min_delta=0.02)]  # noqa: E731
+
+    def plateau():
+        recorders.append(RateRecorder())  # reads the rate inside every update
+        return [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, min_delta=0.02), recorders[-1]]
+
     run = dict(epochs=6, batch_size=32, stacking=stacking, callbacks=plateau)
     lock = experiments.run({"m": make}, digits, seeds, models=kept_l, **run)
     solo = experiments.run({"m": make}, digits, seeds, models=kept_s, lockstep=False, **run)
@@ -128,6 +134,12 @@ def test_plateau_lowers_each_replicas_rate_on_its_own_loss(digits, stacking):
     np.testing.assert_array_equal(lock["learning_rate"], solo["learning_rate"])
     rates = lock.pivot(index="epoch", columns="seed", values="learning_rate")
     assert rates.iloc[-1].min() < 0.2 and rates.nunique(axis=1).max() > 1, rates
+    # the rate every update applied: one recording for the lockstep seeds, one per solo run
+    assert len(recorders) == 4
+    for i, seed in enumerate(seeds):
+        applied = recorders[0].rates_of(i)
+        np.testing.assert_allclose(applied, recorders[1 + i].rates_of(0), rtol=1e-6)
+        np.testing.assert_allclose(applied, rates[seed].to_numpy()[np.asarray(recorders[0].epochs) - 1], rtol=1e-6)
 
 
 def test_plateau_needs_plain_sgd_in_lockstep(digits, capsys):
@@ -209,3 +221,37 @@ def test_steps_loop_on_a_gpu_by_default_with_batches_already_on_the_device(digit
         runs[spe].attrs["kept"] = kept
     assert 8 in stacked_calls  # a call's 8 batches were stacked on the device, not as numpy arrays
     _assert_same_runs(runs[8], runs[1], runs[8].attrs["kept"], runs[1].attrs["kept"], seeds, rtol=1e-5)
+
+
+def test_configs_that_differ_in_activation_and_init_train_as_one_stacked_model(digits, capsys):
+    """Stacked configs with equal signatures (here: three activation/initializer pairings) train
+    as one model, each replica as it trains in its own config's lockstep (which equals its solo
+    run, see above); configs that differ otherwise train apart."""
+    from dnnbook import probes
+
+    names = ["tanh + Glorot", "LeakyReLU + He", "SELU + LeCun"]
+    configs = probes.pairing_configs(names, digits.input_shape, digits.n_classes, depth=3, width=16,
+                                     optimizer=lambda: keras.optimizers.SGD(0.05, momentum=0.9))
+    seeds, kept_g, kept_a = [3, 4], {}, {}
+    grouped = experiments.run(configs, digits, seeds, epochs=2, models=kept_g)
+    assert (grouped["lockstep"] == 6).all() and "3 configs together" in capsys.readouterr().err
+    apart = experiments.run(configs, digits, seeds, epochs=2, models=kept_a, group=False)
+    assert (apart["lockstep"] == 2).all()
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
+    assert list(grouped["config"]) == list(apart["config"]) and list(grouped["seed"]) == list(apart["seed"])
+    np.testing.assert_allclose(grouped[cols].to_numpy(), apart[cols].to_numpy(), rtol=1e-4, atol=1e-5)
+    for key in kept_a:
+        for a, b in zip(kept_g[key].get_weights(), kept_a[key].get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # the pairings really differ (else one activation for all would pass)
+    assert grouped.groupby("config", observed=True)["val_loss"].last().nunique() == len(names)
+
+
+def test_signature_tells_stackable_configs_apart(digits):
+    make = lambda lr=0.05, **kw: _factory(digits, **kw)() if lr == 0.05 else models.compile_classifier(  # noqa: E731
+        models.build_mlp(digits.input_shape, digits.n_classes, depth=2, width=32, **kw), keras.optimizers.SGD(lr, momentum=0.9))
+    base = stacked.signature(make())
+    assert stacked.signature(make(activation="elu", initializer="glorot_uniform")) == base
+    assert stacked.signature(make(lr=0.1)) != base
+    assert stacked.signature(make(batch_norm="before")) != base
+    assert stacked.signature(make(kernel_regularizer=keras.regularizers.L2(1e-3))) != base

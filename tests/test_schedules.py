@@ -49,20 +49,42 @@ def test_one_cycle_rate_shape():
     assert np.all(np.diff(rates[:peak + 1]) > 0) and np.all(np.diff(rates[peak:]) < 0)
 
 
-def test_one_cycle_callback_applies_promised_rate_every_batch():
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_one_cycle_schedule_applies_promised_rate_every_update(steps_per_execution):
+    """The recorder reads the rate inside each update, so it sees every one even with several
+    steps per call (the epoch of 8 updates runs as two calls of 4)."""
+    if steps_per_execution > 1 and keras.backend.backend() == "torch":
+        pytest.skip("the PyTorch trainer runs one step per call")
     x, y = _data()
-    model, steps = _tiny_model(), 8 * 3               # 8 batches per epoch, 3 epochs
-    cycle, rec = schedules.OneCycle(0.05, steps), schedules.RateRecorder()
-    model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=[cycle, rec])
-    assert len(rec.rates) == steps
-    np.testing.assert_allclose(rec.rates, [cycle.rate(t) for t in range(steps)], rtol=1e-6)
+    steps = 8 * 3                                      # 8 batches per epoch, 3 epochs
+    cycle = schedules.OneCycleSchedule(0.05, steps)
+    model = _tiny_model(cycle)
+    model.compile(optimizer=model.optimizer, loss="mse", steps_per_execution=steps_per_execution)
+    rec = schedules.RateRecorder()
+    rec.prepare(model.optimizer, steps)
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=[rec])
+    assert len(rec.rates) == steps and rec.epochs == [t // 8 + 1 for t in range(steps)]
+    want = [schedules.one_cycle_rate(t, steps, 0.05) for t in range(steps)]
+    np.testing.assert_allclose(rec.rates, want, rtol=1e-5)  # float32 arithmetic in the schedule
+    np.testing.assert_allclose([_rate(cycle, t) for t in range(steps + 3)], want + [want[-1]] * 3, rtol=1e-5)
     assert max(rec.rates) == pytest.approx(0.05, rel=1e-6)
+
+
+def test_rate_recorder_needs_prepare_and_enough_rows():
+    x, y = _data()
+    with pytest.raises(ValueError, match="prepare"):
+        _tiny_model().fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[schedules.RateRecorder()])
+    model, rec = _tiny_model(), schedules.RateRecorder()
+    rec.prepare(model.optimizer, 4)
+    with pytest.raises(ValueError, match="prepared for 4 updates, but 8 ran"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[rec])
 
 
 def test_lr_finder_rates_are_exponential_and_applied():
     x, y = _data()
     model = _tiny_model()
     finder, rec = schedules.LRFinder(1e-4, 1e-1, steps=12, stop_factor=math.inf), schedules.RateRecorder()
+    rec.prepare(model.optimizer, 8 * 3)
     model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=[finder, rec])
     want = 1e-4 * 1000.0 ** (np.arange(12) / 11)
     np.testing.assert_allclose(finder.rates, want, rtol=1e-6)   # stops after `steps` updates
