@@ -204,6 +204,24 @@ class LoopedSteps:
             self.train_function = _looped_train_function(self, self.steps_per_execution, self.train_function)
 
 
+@functools.cache
+def _looped_class(cls: type) -> type:
+    return type(f"Looped{cls.__name__}", (LoopedSteps, cls), {})
+
+
+def looped(model: keras.Model, steps: int | None = None) -> keras.Model:
+    """Where :func:`loops_steps` (JAX on a GPU), make a compiled plain model (not yet fit) run
+    ``steps`` training steps per call (default :func:`default_steps_per_execution`) as one
+    compiled loop, as the lockstep models do; elsewhere leave it as it is. Returns the model.
+    Per-batch callbacks would then run once per call: use it only for fits without them."""
+    if not loops_steps() or isinstance(model, LoopedSteps):
+        return model
+    model.__class__ = _looped_class(type(model))
+    model.steps_per_execution = steps or default_steps_per_execution()
+    model.train_function = None
+    return model
+
+
 def _looped_train_function(model: keras.Model, n: int, keras_function: Callable) -> Callable:
     """``keras_function`` (Keras's own, one compiled step per batch) runs the calls whose
     batches differ in shape."""

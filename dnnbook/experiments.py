@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from dnnbook import backend
 from dnnbook.data import Splits
 from dnnbook.runtime import seed_everything
 from dnnbook.stats import mean_ci, paired_diff
@@ -20,8 +21,19 @@ ModelFactory = Callable[[], keras.Model]
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
+def per_batch(callback: keras.callbacks.Callback) -> bool:
+    """Whether ``callback`` may act between any two training steps (so that each step must be its
+    own backend call): all callbacks but ``ReduceLROnPlateau`` and those with a false
+    ``per_batch`` attribute (epoch-level ones, or ones that act inside the compiled step)."""
+    if isinstance(callback, keras.callbacks.ReduceLROnPlateau):
+        return False
+    return bool(getattr(callback, "per_batch", True))
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Records the wall time of every epoch in ``self.times`` (seconds)."""
+
+    per_batch = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.times: list[float] = []
@@ -36,6 +48,8 @@ class EpochTimer(keras.callbacks.Callback):
 class EpochLogs(keras.callbacks.Callback):
     """Adds ``name: fn(model)`` to the logs at the end of every epoch, measured on the model being
     fit or, given ``replicas``, on each replica as ``replica_{i}_{name}`` (after ``before()``)."""
+
+    per_batch = False
 
     def __init__(self, fns: Mapping[str, Callable[[keras.Model], float]],
                  replicas: list[keras.Model] | None = None, before: Callable[[], None] | None = None) -> None:
@@ -109,6 +123,8 @@ def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, bat
     timer = EpochTimer()
     callbacks = list(callbacks)
     prepare(callbacks, model.optimizer, epochs * -(-len(data.x_train) // batch_size))
+    if not any(per_batch(c) for c in callbacks):
+        backend.looped(model)  # several steps per call as one compiled loop, with JAX on a GPU
     seed_everything(seed if order_seed is None else order_seed)
     hist = model.fit(data.x_train, data.y_train, validation_data=(data.x_valid, data.y_valid),
                      epochs=epochs, batch_size=batch_size, verbose=0,

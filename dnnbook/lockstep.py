@@ -11,7 +11,6 @@ training with one batched product per layer instead of K small ones.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
@@ -20,7 +19,7 @@ import pandas as pd
 
 from dnnbook.backend import LoopedSteps
 from dnnbook.data import Splits
-from dnnbook.experiments import EpochLogs, EpochTimer, prepare
+from dnnbook.experiments import EpochLogs, EpochTimer, per_batch, prepare
 from dnnbook.models import fresh_optimizer
 from dnnbook.stacked import PENALTY, penalty_tracker, track_penalties
 
@@ -143,8 +142,9 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     be ones that act on what all replicas share alike (:func:`shares_alike`: the learning rate
     of the one optimizer) or a ``ReduceLROnPlateau``, which runs once per replica
     (:class:`dnnbook.replica_grads.ReplicaPlateau`); with a callback that may act between any
-    two steps, every step is its own execution (see :func:`_per_batch`). ``global_clipnorm`` clips each replica's
-    gradients by their own global norm (:mod:`dnnbook.replica_grads`).
+    two steps, every step is its own execution (see :func:`dnnbook.experiments.per_batch`).
+    ``global_clipnorm`` clips each replica's gradients by their own global norm
+    (:mod:`dnnbook.replica_grads`).
     """
     from dnnbook import replica_grads, stacked
     from dnnbook.runtime import seed_everything
@@ -153,7 +153,7 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     if reason:
         raise ValueError(f"cannot train in lockstep: {reason}")
     k, names = len(replicas), [r.name for r in replicas]
-    if any(_per_batch(c) for c in callbacks):
+    if any(per_batch(c) for c in callbacks):
         steps_per_execution = 1
     stack = layout(replicas[0], stacking) == "stacked"
     if stack:
@@ -195,15 +195,6 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
             frame["test_loss"], frame["test_accuracy"] = scores["loss"][0], scores["accuracy"][0]
         frames.append(frame)
     return frames
-
-
-def _per_batch(callback: keras.callbacks.Callback) -> bool:
-    """Whether ``callback`` may act between any two steps (so each step must be its own call):
-    all callbacks but epoch-level ones (``ReduceLROnPlateau``) and those that say so
-    (a false ``per_batch`` attribute)."""
-    if isinstance(callback, keras.callbacks.ReduceLROnPlateau):
-        return False
-    return bool(getattr(callback, "per_batch", True))
 
 
 def replica_logs(logs: dict, i: int) -> dict:

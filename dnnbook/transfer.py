@@ -8,12 +8,13 @@ from a trained one WITHOUT touching the original (clone, then copy the weights),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import keras
 import numpy as np
 import pandas as pd
 
+from dnnbook import backend
 from dnnbook.data import Splits
 from dnnbook.experiments import say
 from dnnbook.models import build_mlp, compile_classifier
@@ -138,6 +139,7 @@ def _phases(model: keras.Model, reused: list[keras.layers.Layer], schedule: Sche
         phases = [(model, schedule.epochs)]
     n = min(len(data.x_train), schedule.batch_size + len(data.x_train) % schedule.batch_size)
     for phase, _ in phases:
+        backend.looped(phase)  # several steps per call as one compiled loop, with JAX on a GPU
         phase.fit(data.x_train[:n], data.y_train[:n], epochs=1, batch_size=schedule.batch_size, verbose=0)
     return phases
 

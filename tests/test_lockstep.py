@@ -255,3 +255,36 @@ def test_signature_tells_stackable_configs_apart(digits):
     assert stacked.signature(make(lr=0.1)) != base
     assert stacked.signature(make(batch_norm="before")) != base
     assert stacked.signature(make(kernel_regularizer=keras.regularizers.L2(1e-3))) != base
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the compiled loop is JAX's")
+def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypatch):
+    """With the loop on (as on a GPU), plain fits (seed after seed, and the phases of a transfer
+    schedule) run several steps per call as one compiled loop and train what step by step trains;
+    a per-batch callback keeps a fit step by step."""
+    from dnnbook import backend, transfer
+
+    def runs(loop: bool):
+        monkeypatch.setattr(backend, "LOOP_STEPS", loop)
+        kept: dict = {}
+        solo = experiments.run({"m": _factory(digits)}, digits, [3, 4], epochs=2, batch_size=8, models=kept,
+                               lockstep=False)  # 50 batches an epoch: three loops of 16 and 2 step by step
+        make = lambda: (models.build_mlp(digits.input_shape, digits.n_classes, depth=1, width=16), [])  # noqa: E731
+        cache: dict = {}
+        moved = transfer.train_schedule(make, digits, transfer.Schedule(frozen_epochs=0, tuned_epochs=2, batch_size=8), seed=3,
+                                        compiled=cache)
+        return solo, kept, moved, cache["phases"][0][0]
+
+    solo_on, kept_on, moved_on, phase_on = runs(True)
+    solo_off, kept_off, moved_off, phase_off = runs(False)
+    assert type(kept_on[("m", 3)]).__name__ == "LoopedSequential" and kept_on[("m", 3)].steps_per_execution == 16
+    assert type(phase_on).__name__ == "LoopedSequential" and type(phase_off) is keras.Sequential
+    assert kept_on[("m", 3)].train_function.__qualname__.startswith("_looped_train_function")
+    assert phase_on.train_function.__qualname__.startswith("_looped_train_function")
+    _assert_same_runs(solo_on, solo_off, kept_on, kept_off, [3, 4], rtol=1e-5)
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
+    np.testing.assert_allclose(moved_on[cols].to_numpy(), moved_off[cols].to_numpy(), rtol=1e-5)
+    monkeypatch.setattr(backend, "LOOP_STEPS", True)
+    from dnnbook.schedules import LRFinder
+    _, model = experiments.train(_factory(digits), digits, seed=3, epochs=1, callbacks=[LRFinder(steps=5)])
+    assert type(model) is keras.Sequential  # the finder sets the rate between steps
