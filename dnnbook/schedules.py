@@ -139,9 +139,10 @@ class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
         up = max(1, int(round(self.peak_at * last)))
         down = min(2 * up, last)
         t = ops.minimum(ops.cast(step, "float32"), float(last))
+        # each piece written from the end it approaches, so float32 keeps small rates accurate
         rising = low + (top - low) * t / up
-        falling = top - (top - low) * (t - up) / max(1, down - up)
-        tail = low - (low - end) * (t - down) / max(1, last - down)
+        falling = low + (top - low) * (down - t) / max(1, down - up)
+        tail = end + (low - end) * (last - t) / max(1, last - down)
         return ops.where(t <= up, rising, ops.where(t <= down, falling, tail))
 
     def get_config(self) -> dict:
@@ -382,9 +383,8 @@ def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, s
     cycle = OneCycleSchedule(peak, total)
     configs["1cycle"] = (lambda: make_model(cycle), none)
 
-    def from_schedule(s):  # one vectorized call: a schedule is elementwise in the step
-        return lambda rates, hist: np.asarray(ops.convert_to_numpy(s(ops.convert_to_tensor(
-            rates["step"].to_numpy()))), dtype=float)
+    def from_schedule(s):
+        return lambda rates, hist: schedule_rates(s, rates["step"].to_numpy())
 
     def plateau(rates, hist):
         per_epoch = plateau_replay(hist.sort_values("epoch")["val_loss"], base_rate, 0.5, 1)
@@ -397,6 +397,17 @@ def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, s
     if not include_constant:
         del configs["constant"], promises["constant"]
     return configs, promises
+
+
+def schedule_rates(schedule: keras.optimizers.schedules.LearningRateSchedule, steps: np.ndarray) -> np.ndarray:
+    """The rates ``schedule`` promises at ``steps``, in one vectorized call (a schedule is
+    elementwise in the step). Keras's ``PiecewiseConstantDecay`` adds in place into a scalar,
+    which PyTorch refuses for a vector of steps: there it is called once per distinct step."""
+    steps = np.asarray(steps)
+    if keras.backend.backend() == "torch" and isinstance(schedule, keras.optimizers.schedules.PiecewiseConstantDecay):
+        distinct, where = np.unique(steps, return_inverse=True)
+        return np.asarray([float(ops.convert_to_numpy(schedule(int(t)))) for t in distinct])[where]
+    return np.asarray(ops.convert_to_numpy(schedule(ops.convert_to_tensor(steps))), dtype=float)
 
 
 def rate_errors(rates: pd.DataFrame, history: pd.DataFrame, promises: Mapping[str, Callable]) -> pd.Series:

@@ -39,6 +39,14 @@ def test_schedule_helpers_give_documented_rates():
         schedules.piecewise([5, 10], [0.1, 0.01])
 
 
+def test_schedule_rates_are_the_schedules_at_every_step():
+    steps = np.array([0, 5, 9, 10, 11, 30, 10, 0])
+    for schedule in (schedules.power(0.1, 10), schedules.exponential(0.1, 100), schedules.piecewise([9], [0.1, 0.01]),
+                     schedules.OneCycleSchedule(0.1, 31)):
+        want = [_rate(schedule, int(t)) for t in steps]
+        np.testing.assert_allclose(schedules.schedule_rates(schedule, steps), want, rtol=1e-6)
+
+
 def test_one_cycle_rate_shape():
     total, top = 101, 1.0
     rates = [schedules.one_cycle_rate(t, total, top) for t in range(total)]
