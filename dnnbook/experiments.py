@@ -75,6 +75,11 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def updates(data: Splits, epochs: int, batch_size: int) -> int:
+    """How many updates ``epochs`` epochs over ``data``'s training set take."""
+    return epochs * -(-len(data.x_train) // batch_size)
+
+
 def prepare(callbacks: Iterable[keras.callbacks.Callback], optimizer: keras.optimizers.Optimizer,
             updates: int) -> None:
     """Let the callbacks that hook the optimizer before ``fit`` (a ``prepare(optimizer, updates)``
@@ -122,7 +127,7 @@ def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, bat
     model = make_model()
     timer = EpochTimer()
     callbacks = list(callbacks)
-    prepare(callbacks, model.optimizer, epochs * -(-len(data.x_train) // batch_size))
+    prepare(callbacks, model.optimizer, updates(data, epochs, batch_size))
     if not any(per_batch(c) for c in callbacks):
         backend.looped(model)  # several steps per call as one compiled loop, with JAX on a GPU
     seed_everything(seed if order_seed is None else order_seed)

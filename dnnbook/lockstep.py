@@ -19,7 +19,7 @@ import pandas as pd
 
 from dnnbook.backend import LoopedSteps
 from dnnbook.data import Splits
-from dnnbook.experiments import EpochLogs, EpochTimer, per_batch, prepare
+from dnnbook.experiments import EpochLogs, EpochTimer, per_batch, prepare, updates
 from dnnbook.models import fresh_optimizer
 from dnnbook.stacked import PENALTY, penalty_tracker, track_penalties
 
@@ -170,10 +170,10 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     if epoch_logs:
         sync = (lambda: stacked.unstack(combined, replicas)) if stack else None
         hooks.append(EpochLogs(epoch_logs, replicas, before=sync))
-    base_rate = float(keras.ops.convert_to_numpy(replicas[0].optimizer.learning_rate))
-    hooks += [replica_grads.ReplicaPlateau(c, factor, base_rate, k, replica_logs) if p else c
+    rate = lambda: float(keras.ops.convert_to_numpy(replicas[0].optimizer.learning_rate))  # noqa: E731
+    hooks += [replica_grads.ReplicaPlateau(c, factor, rate(), k, replica_logs) if p else c
               for c, p in zip(callbacks, plateau)]
-    prepare(callbacks, combined.optimizer, epochs * -(-len(data.x_train) // batch_size))
+    prepare(callbacks, combined.optimizer, updates(data, epochs, batch_size))
     seed_everything(order_seed)  # the batch order a solo run with order_seed would see
     hist = combined.fit(data.x_train, ys(data.y_train), validation_data=(data.x_valid, ys(data.y_valid)),
                         epochs=epochs, batch_size=batch_size, verbose=0, callbacks=hooks,

@@ -57,6 +57,18 @@ def clip_scales(grads: Sequence, specs: Sequence[Spec], k: int, clip_norm: float
     return clip_norm * ops.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
 
 
+def wrap_update(optimizer: keras.optimizers.Optimizer, transform: Callable) -> None:
+    """Run ``transform(grads, variables, learning_rate)`` (it returns the gradients to apply)
+    before every update of ``optimizer``, inside the compiled step on every backend: the
+    optimizer's per-instance update step is wrapped (an instance attribute shadows the method)."""
+    inner = optimizer._backend_update_step  # noqa: SLF001
+
+    def update(grads, variables, learning_rate):
+        return inner(transform(grads, variables, learning_rate), variables, learning_rate)
+
+    optimizer._backend_update_step = update  # noqa: SLF001
+
+
 def install(optimizer: keras.optimizers.Optimizer, specs: Mapping[int, Spec], k: int, *,
             global_clipnorm: float | None = None, rates: bool = False):
     """Make ``optimizer`` (not yet built) clip each replica's gradients by their own global norm
@@ -68,18 +80,16 @@ def install(optimizer: keras.optimizers.Optimizer, specs: Mapping[int, Spec], k:
         raise ValueError("install per-replica gradients before the optimizer is built")
     optimizer.global_clipnorm = None  # clipped below, per replica, instead
     factor = optimizer.add_variable((k,), initializer="ones", dtype="float32", name=FACTOR) if rates else None
-    inner = optimizer._backend_update_step  # noqa: SLF001  (instance attribute shadows the method)
 
-    def update(grads, variables, learning_rate):
+    def per_replica(grads, variables, learning_rate):
         per = [specs[id(v)] for v in variables]
         scale = clip_scales(grads, per, k, global_clipnorm) if global_clipnorm else None
         if factor is not None:
             f = ops.convert_to_tensor(factor)
             scale = f if scale is None else scale * f
-        grads = [_scaled(g, s, scale, k) for g, s in zip(grads, per)]
-        return inner(grads, variables, learning_rate)
+        return [_scaled(g, s, scale, k) for g, s in zip(grads, per)]
 
-    optimizer._backend_update_step = update  # noqa: SLF001
+    wrap_update(optimizer, per_replica)
     return factor
 
 

@@ -51,11 +51,6 @@ def _sync(model: keras.Model) -> None:
         sync()
 
 
-def current_rate(optimizer: keras.optimizers.Optimizer) -> float:
-    """The learning rate the optimizer's next update will use (a schedule is evaluated now)."""
-    return float(ops.convert_to_numpy(optimizer.learning_rate))
-
-
 def set_rate(model: keras.Model, rate: float) -> None:
     """Set the learning rate of ``model``'s optimizer for the next update (any backend)."""
     _sync(model)
@@ -165,22 +160,22 @@ class RateRecorder(keras.callbacks.Callback):
 
     def prepare(self, optimizer: keras.optimizers.Optimizer, updates: int) -> None:
         """Hook ``optimizer`` (not yet built) to record the rates of up to ``updates`` updates."""
-        from dnnbook.replica_grads import factor_of
+        from dnnbook.replica_grads import factor_of, wrap_update
 
         if optimizer.built:
             raise ValueError("prepare the rate recorder before the optimizer is built (before fit)")
         factor = factor_of(optimizer)
         width = 1 if factor is None else int(factor.shape[0])
         self._log = optimizer.add_variable((int(updates) + 1, width), dtype="float32", name="applied_rates")
-        self._optimizer, inner = optimizer, optimizer._backend_update_step  # noqa: SLF001
+        self._optimizer = optimizer
 
-        def update(grads, variables, learning_rate):
+        def record(grads, variables, learning_rate):
             rate = ops.cast(learning_rate, "float32") * (1.0 if factor is None else ops.convert_to_tensor(factor))
             row = ops.minimum(ops.cast(optimizer.iterations, "int32"), int(updates))  # the last row: overflow
             self._log.assign(ops.slice_update(ops.convert_to_tensor(self._log), (row, 0), ops.reshape(rate, (1, width))))
-            return inner(grads, variables, learning_rate)
+            return grads
 
-        optimizer._backend_update_step = update  # noqa: SLF001
+        wrap_update(optimizer, record)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if getattr(self, "_log", None) is None:

@@ -213,14 +213,17 @@ def signature(model: keras.Model) -> tuple:
     (activation layers only by position), the optimizer's and the compile settings. Models of
     different configurations with equal signatures can be stacked into one model, each replica
     with its own activations (:class:`StackedActivation`) and initial weights."""
-    def settings(obj) -> str:
-        cfg = obj.get_config() if hasattr(obj, "get_config") else obj
-        return repr(sorted((k, v) for k, v in cfg.items() if k not in _NOT_STRUCTURE))
-
-    layers = tuple("activation" if isinstance(layer, ACTIVATION_LAYERS) else (type(layer).__name__, settings(layer))
+    layers = tuple("activation" if isinstance(layer, ACTIVATION_LAYERS) else _settings(layer)
                    for layer in model.layers)
     opt, compiled = model.optimizer, model.get_compile_config() or {}
-    return layers, type(opt).__name__, settings(opt), settings({k: compiled.get(k) for k in _COMPILE})
+    return layers, _settings(opt), _settings({k: compiled.get(k) for k in _COMPILE})
+
+
+def _settings(obj) -> tuple:
+    """A layer's or optimizer's kind and settings (a config dict's, given one), initializers,
+    seeds and names left out."""
+    cfg = obj.get_config() if hasattr(obj, "get_config") else obj
+    return type(obj).__name__, repr(sorted((k, v) for k, v in cfg.items() if k not in _NOT_STRUCTURE))
 
 
 def _sum_penalty(reg, w, k_axis: int):
@@ -339,7 +342,7 @@ def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> kera
                                **{key: getattr(layer, key) for key in ("kernel_regularizer", "bias_regularizer",
                                                                         "kernel_constraint", "bias_constraint")})
         elif isinstance(layer, ACTIVATION_LAYERS) and any(
-                _activation_config(r.layers[i]) != _activation_config(layer) for r in replicas):
+                _settings(r.layers[i]) != _settings(layer) for r in replicas):
             new = StackedActivation(k, _runs([r.layers[i] for r in replicas]), name=f"stacked_{layer.name}")
         else:
             new = layer.__class__.from_config(layer.get_config() | {"name": f"stacked_{layer.name}"})
@@ -380,15 +383,11 @@ def replica_specs(model: keras.Model) -> dict[int, tuple]:
     return specs
 
 
-def _activation_config(layer: keras.layers.Layer) -> tuple:
-    return type(layer).__name__, repr(sorted((k, v) for k, v in layer.get_config().items() if k not in _NOT_STRUCTURE))
-
-
 def _runs(layers: Sequence[keras.layers.Layer]) -> list[tuple[int, int, keras.layers.Layer]]:
     """Consecutive replicas with equal activation layers, as ``(start, stop, fresh layer)``."""
     runs: list = []
     for j, layer in enumerate(layers):
-        if runs and _activation_config(layers[runs[-1][0]]) == _activation_config(layer):
+        if runs and _settings(layers[runs[-1][0]]) == _settings(layer):
             runs[-1][1] = j + 1
         else:
             runs.append([j, j + 1])
