@@ -20,10 +20,12 @@ PYVER=${PYVER:-3.12}
 JOBS=${JOBS:-5}  # all five chapters at once: how the H200 run went (GPU use median 88%)
 TIME_LIMIT=${TIME_LIMIT:-0}  # 0: no limit
 SITE=${SITE:-/tmp/dnnbook-site}
-PY=${PYTHON:-python3}
+PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 # what executing chapters needs beyond a GPU image's numpy, pandas, scipy, matplotlib,
 # scikit-learn, tqdm, pyyaml and the backend itself
 DEPS=(keras papermill nbformat nbclient ipykernel)
+# Keras at the version this checkout's tests ran with (the book hooks a few of its internals)
+KERAS_PIN=${KERAS_PIN:-$($PY -c "import importlib.metadata as m; print(m.version('keras'))" 2>/dev/null || true)}
 # their dependencies that the GPU image already holds (its package list, 2026-11): not bundled,
 # which keeps the bundle under the 64 MiB a device call carries
 ON_IMAGE="absl_py aiohttp attrs certifi charset_normalizer click h5py idna markdown_it_py mdurl ml_dtypes numpy
@@ -35,7 +37,7 @@ if [ "${1:-}" = "--prepare" ]; then
   for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_24_x86_64 manylinux_2_17_x86_64 \
            manylinux2014_x86_64 manylinux1_x86_64 linux_x86_64; do platforms+=(--platform "$p"); done
   $PY -m pip download -q -d "$BUNDLE/wheels" --only-binary=:all: --implementation cp \
-    --python-version "$PYVER" "${platforms[@]}" "${DEPS[@]}"
+    --python-version "$PYVER" "${platforms[@]}" "${DEPS[@]/#keras/keras${KERAS_PIN:+==$KERAS_PIN}}"
   for name in $ON_IMAGE; do rm -f "$BUNDLE/wheels/$name"-[0-9]*.whl; done
   # every requirement of a bundled wheel (for Python $PYVER on Linux) must be bundled or on the image
   $PY - "$BUNDLE/wheels" "$PYVER" $ON_IMAGE <<'PY' || exit 1
