@@ -161,8 +161,22 @@ def _lockstep_reason(make_model: ModelFactory, seeds: list[int], made: list | No
     return reason, ([] if reason else replicas)
 
 
+def _served(callbacks: Iterable[keras.callbacks.Callback], runs: list[tuple[str, int]]) -> None:
+    """Tell the callbacks that ask (a ``runs`` attribute) which ``(config, seed)`` runs they
+    served, in replica order."""
+    for c in callbacks:
+        if hasattr(c, "runs"):
+            c.runs = list(runs)
+
+
+def observers(callbacks: Iterable[keras.callbacks.Callback] | None) -> bool:
+    """Whether every one of ``callbacks`` only reads the training state (a true ``observer``
+    attribute), so that one set may serve several configurations trained together."""
+    return all(getattr(c, "observer", False) for c in callbacks or ())
+
+
 def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int], *, epochs: int,
-        batch_size: int = 32, callbacks: Callable[[], list] | None = None,
+        batch_size: int = 32, callbacks: Callable[[], list] | Mapping[str, Callable[[], list]] | None = None,
         evaluate_test: bool = True, models: MutableMapping | None = None,
         fit_kwargs: Mapping[str, Any] | None = None, lockstep: bool | None = None,
         steps_per_execution: int | None = None, stacking: bool = True, group: bool = True,
@@ -170,9 +184,11 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     """Train every config for every seed; return the tidy history of all runs.
 
     ``configs`` maps a name to a factory returning a fresh compiled model; ``callbacks`` is a
-    factory of fresh callbacks per run (in lockstep, one set serves all seeds: only callbacks
-    that act on what replicas share alike allow it, see :func:`dnnbook.lockstep.shares_alike`;
-    the factory is called once per config in lockstep and once per seed otherwise);
+    factory of fresh callbacks per run, or a mapping from config name to one (in lockstep, one
+    set serves all seeds: only callbacks that act on what replicas share alike allow it, see
+    :func:`dnnbook.lockstep.shares_alike`; the factory is called once per config in lockstep and
+    once per seed otherwise; a callback with a ``runs`` attribute is told the ``(config, seed)``
+    runs it served, in replica order);
     ``epoch_logs`` maps a column name to a function of a model measured at the end of every
     epoch (in lockstep too, on each replica). Each seed sets a run's initial weights; the batch
     order is drawn from the first seed and shared by every run, so configs are compared on the
@@ -180,9 +196,10 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     computation, same results as seed after seed); otherwise, or with ``lockstep=False``, seed
     after seed, and the reason is printed. Lockstep stacks the seeds into K-wide layers where
     it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.lockstep`); with
-    ``group`` (and no ``callbacks``), stacked configs that differ only in initializers and
-    activations (:func:`dnnbook.stacked.signature`) train together too, all their seeds as one
-    model. The ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the
+    ``group``, stacked configs that differ only in initializers, activations and, for plain
+    SGD, learning rates or schedules (:func:`dnnbook.stacked.signature`), and whose callbacks
+    only observe (:func:`observers`; the first config's serve them all), train together too,
+    all their seeds as one model. The ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the
     epoch's time shared among them. Pass a dict as ``models`` to keep the trained models, keyed
     by ``(config, seed)``. In lockstep, ``steps_per_execution`` training steps run per backend
     call (default :func:`dnnbook.backend.default_steps_per_execution`). Progress lines go to stderr.
@@ -190,8 +207,14 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     from dnnbook import lockstep as ls
     from dnnbook import stacked
     from dnnbook.backend import default_steps_per_execution
+    from dnnbook.replica_grads import rate_problem
 
     seeds = [int(s) for s in seeds]
+    if isinstance(callbacks, Mapping):
+        unknown = sorted(set(callbacks) - set(configs))
+        if unknown:
+            raise KeyError(f"callbacks for unknown configs {', '.join(unknown)}; configs: {', '.join(configs)}")
+    callbacks_of = (lambda name: callbacks.get(name)) if isinstance(callbacks, Mapping) else (lambda name: callbacks)
     steps_per_execution = steps_per_execution or default_steps_per_execution()
     if not configs or not seeds:
         raise ValueError("run needs at least one config and one seed")
@@ -199,12 +222,15 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     total, k = len(configs) * len(seeds), 0
     plans = {}  # name -> (callbacks made for the lockstep check, reason for seed after seed, replicas)
     for name, make_model in configs.items():
-        made = callbacks() if callbacks and lockstep is not False and len(seeds) > 1 else None
+        factory = callbacks_of(name)
+        made = factory() if factory and lockstep is not False and len(seeds) > 1 else None
         plans[name] = (made,) + _lockstep_reason(make_model, seeds, made, fit_kwargs, lockstep)
     groups: dict = {}  # stacked configs that can train as one model, by signature
     for name, (made, reason, replicas) in plans.items():
-        key = (stacked.signature(replicas[0]) if group and replicas and not made
-               and ls.layout(replicas[0], stacking) == "stacked" else name)
+        key = name
+        if group and replicas and observers(made) and ls.layout(replicas[0], stacking) == "stacked":
+            own = rate_problem(replicas[0].optimizer) is None
+            key = (stacked.signature(replicas[0], own_rates=own), tuple(type(c).__name__ for c in made or ()))
         groups.setdefault(key, []).append(name)
     done: dict[str, list] = {}
     for names in groups.values():
@@ -217,6 +243,7 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
                                evaluate_test=evaluate_test, stacking=stacking,
                                epoch_logs=epoch_logs, fit_kwargs=fit_kwargs, callbacks=made or ())
             seconds = time.perf_counter() - start
+            _served(made or (), [(name, seed) for name in names for seed in seeds])
             with_others = f", {len(names)} configs together" if len(names) > 1 else ""
             for j, name in enumerate(names):
                 runs = zip(seeds, histories[j * len(seeds):(j + 1) * len(seeds)], plans[name][2])
@@ -234,11 +261,13 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
         for seed in seeds:
             k += 1
             start = time.perf_counter()
-            fresh = made if made is not None else (callbacks() if callbacks else ())
+            factory = callbacks_of(name)
+            fresh = made if made is not None else (factory() if factory else ())
             made = None  # the callbacks made for the lockstep check serve the first seed
             frame, model = train(configs[name], data, seed=seed, epochs=epochs, batch_size=batch_size,
                                  callbacks=fresh, evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
                                  order_seed=order_seed, epoch_logs=epoch_logs)
+            _served(fresh, [(name, seed)])
             done[name].append((seed, frame, model))
             say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
                 f"({time.perf_counter() - start:.1f} s)")

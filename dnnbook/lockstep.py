@@ -19,7 +19,7 @@ import pandas as pd
 
 from dnnbook.backend import LoopedSteps
 from dnnbook.data import Splits
-from dnnbook.experiments import EpochLogs, EpochTimer, per_batch, prepare, updates
+from dnnbook.experiments import EpochLogs, EpochTimer, observers, per_batch, prepare, updates
 from dnnbook.models import fresh_optimizer
 from dnnbook.stacked import PENALTY, penalty_tracker, track_penalties
 
@@ -95,6 +95,21 @@ def callbacks_problem(callbacks: Sequence[keras.callbacks.Callback] | None, mode
     return None
 
 
+def own_rates(replicas: Sequence[keras.Model]) -> list | None:
+    """Each replica's learning rate (a value or a schedule) where they differ, else None.
+    Replicas of different rates train together only where :func:`dnnbook.replica_grads.rate_problem`
+    allows: their rates then act as factors on their own gradients."""
+    from dnnbook import replica_grads
+
+    keys = [replica_grads.rate_key(r.optimizer) for r in replicas]
+    if all(key == keys[0] for key in keys):
+        return None
+    problem = replica_grads.rate_problem(replicas[0].optimizer)
+    if problem:
+        raise ValueError(f"cannot train replicas of different learning rates in lockstep: {problem}")
+    return [replica_grads.own_rate(r.optimizer) for r in replicas]
+
+
 def layout(model: keras.Model, stacking: bool = True) -> str:
     """How replicas of ``model`` train in lockstep: ``"stacked"`` into K-wide layers where
     :func:`dnnbook.stacked.why_not` allows (and ``stacking``), else ``"side by side"``."""
@@ -103,10 +118,12 @@ def layout(model: keras.Model, stacking: bool = True) -> str:
     return "stacked" if stacking and stacked.why_not(model) is None else "side by side"
 
 
-def combine(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> keras.Model:
+def combine(replicas: Sequence[keras.Model], steps_per_execution: int = 1,
+            learning_rate: float | None = None) -> keras.Model:
     """One functional model holding ``replicas`` side by side, compiled with a copy of
-    the first replica's optimizer and one loss per replica. ``steps_per_execution`` batches
-    several training steps into one backend call (ignored on PyTorch)."""
+    the first replica's optimizer (at ``learning_rate``, if given) and one loss per replica.
+    ``steps_per_execution`` batches several training steps into one backend call (ignored on
+    PyTorch)."""
     inputs = keras.Input(shape=replicas[0].input_shape[1:])
     for k, replica in enumerate(replicas):
         replica.name = f"replica_{k}"
@@ -121,7 +138,7 @@ def combine(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> ke
                 *list(config.get("metrics") or [])] for _ in range(k)]
     if keras.backend.backend() == "torch":
         steps_per_execution = 1  # the PyTorch trainer runs one step per call
-    combined.compile(optimizer=fresh_optimizer(opt), loss=[config["loss"]] * k,
+    combined.compile(optimizer=fresh_optimizer(opt, learning_rate), loss=[config["loss"]] * k,
                      metrics=metrics, steps_per_execution=steps_per_execution)
     return combined
 
@@ -143,8 +160,9 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     of the one optimizer) or a ``ReduceLROnPlateau``, which runs once per replica
     (:class:`dnnbook.replica_grads.ReplicaPlateau`); with a callback that may act between any
     two steps, every step is its own execution (see :func:`dnnbook.experiments.per_batch`).
-    ``global_clipnorm`` clips each replica's gradients by their own global norm
-    (:mod:`dnnbook.replica_grads`).
+    ``global_clipnorm`` clips each replica's gradients by their own global norm, and replicas
+    of different learning rates or schedules (plain SGD only, and only callbacks that observe)
+    each train at their own (:func:`own_rates`, :mod:`dnnbook.replica_grads`).
     """
     from dnnbook import replica_grads, stacked
     from dnnbook.runtime import seed_everything
@@ -155,15 +173,20 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     k, names = len(replicas), [r.name for r in replicas]
     if any(per_batch(c) for c in callbacks):
         steps_per_execution = 1
+    plateau = [isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks]
+    own = own_rates(replicas)
+    if own is not None and not observers(callbacks):
+        raise ValueError("cannot train replicas of different learning rates in lockstep with callbacks "
+                         "that act on the training (only ones that observe it)")
     stack = layout(replicas[0], stacking) == "stacked"
+    one = None if own is None else 1.0  # the replicas' own rates go into their gradients' factors
     if stack:
-        combined, ys = stacked.stack(replicas, steps_per_execution), (lambda y: y)
+        combined, ys = stacked.stack(replicas, steps_per_execution, one), (lambda y: y)
         specs = stacked.replica_specs(combined)
     else:
-        combined, ys = combine(replicas, steps_per_execution), (lambda y: [y] * k)
+        combined, ys = combine(replicas, steps_per_execution, one), (lambda y: [y] * k)
         specs = {id(v): ("whole", i) for i, r in enumerate(replicas) for v in r.trainable_variables}
-    plateau = [isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks]
-    factor = replica_grads.install(combined.optimizer, specs, k, rates=any(plateau),
+    factor = replica_grads.install(combined.optimizer, specs, k, rates=any(plateau), schedules=own,
                                    global_clipnorm=replicas[0].optimizer.global_clipnorm)
     timer = EpochTimer()
     hooks: list = [timer]

@@ -10,7 +10,10 @@ replica's rate factor, an optimizer variable (so it is part of the training stat
 backend). :class:`ReplicaPlateau` runs one copy of a ``ReduceLROnPlateau`` per replica on the
 replica's own logs and sets its factor. A factor times the gradient is a factor times the rate
 only where the update is linear in ``rate × gradient``: plain SGD, with or without (Nesterov)
-momentum; :func:`plateau_problem` refuses the rest.
+momentum; :func:`plateau_problem` refuses the rest. The same holds for replicas that each have
+their own learning rate or schedule (configurations that differ only in the rate, trained as one
+model): :func:`install` with ``schedules`` sets the combined optimizer's rate to 1 and makes each
+replica's factor its own rate at the update's iteration (:func:`rate_problem` says where not).
 
 Where a replica's weights sit in a combined variable is its *spec*: ``("axis", a)`` (the
 replica index is axis ``a``: a stacked kernel), ``("flat",)`` (K equal blocks one after the
@@ -69,23 +72,72 @@ def wrap_update(optimizer: keras.optimizers.Optimizer, transform: Callable) -> N
     optimizer._backend_update_step = update  # noqa: SLF001
 
 
+def rate_problem(optimizer: keras.optimizers.Optimizer) -> str | None:
+    """Why replicas trained by ``optimizer`` cannot each have their own rate through a factor on
+    their gradients (None if they can: plain SGD, with or without (Nesterov) momentum)."""
+    if not isinstance(optimizer, keras.optimizers.SGD):
+        return f"per-replica rates need an update linear in the rate (plain SGD), not {type(optimizer).__name__}"
+    if optimizer.weight_decay or optimizer.use_ema or optimizer.gradient_accumulation_steps or optimizer.loss_scale_factor:
+        return "weight decay, EMA, gradient accumulation or loss scaling act beside the rate"
+    return None
+
+
+def rate_key(optimizer: keras.optimizers.Optimizer):
+    """What tells ``optimizer``'s learning rate apart: its value, or its schedule's kind and settings."""
+    lr = own_rate(optimizer)
+    return lr if isinstance(lr, float) else (type(lr).__name__, repr(sorted(lr.get_config().items())))
+
+
+def own_rate(optimizer: keras.optimizers.Optimizer):
+    """``optimizer``'s learning rate as :func:`install` takes it: its schedule, or its value."""
+    lr = optimizer._learning_rate  # noqa: SLF001
+    return lr if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) else float(ops.convert_to_numpy(lr))
+
+
+def _rate_at(rate, step):
+    """A learning rate (a float or a schedule) at ``step``, as a float32 scalar tensor."""
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return ops.cast(rate(step), "float32")
+    return ops.convert_to_tensor(np.float32(rate))
+
+
 def install(optimizer: keras.optimizers.Optimizer, specs: Mapping[int, Spec], k: int, *,
-            global_clipnorm: float | None = None, rates: bool = False):
+            global_clipnorm: float | None = None, rates: bool = False,
+            schedules: Sequence | None = None):
     """Make ``optimizer`` (not yet built) clip each replica's gradients by their own global norm
-    and, with ``rates``, scale them by a per-replica factor. ``specs`` maps ``id(variable)`` to
-    the variable's spec. Returns the factor variable (``(K,)``, ones) or None without ``rates``."""
-    if not global_clipnorm and not rates:
+    and, with ``rates``, scale them by a per-replica factor. With ``schedules`` (one learning
+    rate or schedule per replica), the factor also holds each replica's own rate at the update's
+    iteration, and ``optimizer``'s rate must be 1 (see :func:`rate_problem`). ``specs`` maps
+    ``id(variable)`` to the variable's spec. Returns the factor variable (``(K,)``, ones) or None
+    without ``rates``; :func:`current_factor` gives the whole factor of an update."""
+    if not global_clipnorm and not rates and schedules is None:
         return None
     if optimizer.built:
         raise ValueError("install per-replica gradients before the optimizer is built")
+    if schedules is not None:
+        if len(schedules) != k:
+            raise ValueError(f"need one learning rate per replica: {k} replicas, {len(schedules)} rates")
+        problem = rate_problem(optimizer)
+        if problem or rate_key(optimizer) != 1.0:
+            raise ValueError(f"cannot give replicas their own rates: {problem or 'the optimizer rate must be 1'}")
     optimizer.global_clipnorm = None  # clipped below, per replica, instead
     factor = optimizer.add_variable((k,), initializer="ones", dtype="float32", name=FACTOR) if rates else None
+
+    def whole_factor():
+        f = None if factor is None else ops.convert_to_tensor(factor)
+        if schedules is not None:
+            own = ops.stack([_rate_at(r, optimizer.iterations) for r in schedules])
+            f = own if f is None else own * f
+        return f
+
+    if factor is not None or schedules is not None:
+        optimizer._replica_factor = (k, whole_factor)  # noqa: SLF001  (read by current_factor)
 
     def per_replica(grads, variables, learning_rate):
         per = [specs[id(v)] for v in variables]
         scale = clip_scales(grads, per, k, global_clipnorm) if global_clipnorm else None
-        if factor is not None:
-            f = ops.convert_to_tensor(factor)
+        f = whole_factor()
+        if f is not None:
             scale = f if scale is None else scale * f
         return [_scaled(g, s, scale, k) for g, s in zip(grads, per)]
 
@@ -93,23 +145,24 @@ def install(optimizer: keras.optimizers.Optimizer, specs: Mapping[int, Spec], k:
     return factor
 
 
+def current_factor(optimizer: keras.optimizers.Optimizer) -> tuple[int, Callable] | None:
+    """``(K, factor)`` where :func:`install` gave ``optimizer`` a per-replica rate factor:
+    ``factor()`` is the ``(K,)`` tensor it applies to the update now running (rate factors
+    times the replicas' own rates); None where it gave none."""
+    return getattr(optimizer, "_replica_factor", None)
+
+
 def plateau_problem(model: keras.Model, callback: keras.callbacks.Callback) -> str | None:
     """Why ``callback`` (a ``ReduceLROnPlateau``) cannot run per replica on ``model``'s replicas."""
     opt = model.optimizer
-    if not isinstance(opt, keras.optimizers.SGD):
-        return f"per-replica rates need an update linear in the rate (plain SGD), not {type(opt).__name__}"
+    problem = rate_problem(opt)
+    if problem:
+        return problem
     if isinstance(opt._learning_rate, keras.optimizers.schedules.LearningRateSchedule) or callable(opt._learning_rate):  # noqa: SLF001
         return "ReduceLROnPlateau cannot lower a learning-rate schedule"
-    if opt.weight_decay or opt.use_ema or opt.gradient_accumulation_steps or opt.loss_scale_factor:
-        return "weight decay, EMA, gradient accumulation or loss scaling act beside the rate"
     if callback.mode == "auto" and callback.monitor.removeprefix("val_") != "loss":
         return f"ReduceLROnPlateau on {callback.monitor!r} needs an explicit mode in lockstep"
     return None
-
-
-def factor_of(optimizer: keras.optimizers.Optimizer):
-    """The rate factor variable :func:`install` added to ``optimizer`` (None if none)."""
-    return next((v for v in optimizer.variables if v.name == FACTOR), None)
 
 
 class _ReplicaView:

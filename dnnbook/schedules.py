@@ -153,24 +153,27 @@ class RateRecorder(keras.callbacks.Callback):
     optimizer variable, at the row of its iteration, and the recording is read back once, at the
     end of training. It needs no per-batch hook, so steps can run several per call. In lockstep
     one recording serves all seeds, with each replica's rate factor where a ``ReduceLROnPlateau``
-    runs per replica (:mod:`dnnbook.replica_grads`)."""
+    runs per replica, or where replicas have their own rates (:mod:`dnnbook.replica_grads`).
+    It only observes, so one recorder may serve several configurations trained together
+    (:func:`dnnbook.experiments.run` tells it which, in :attr:`runs`)."""
 
     lockstep_safe = True
+    observer = True
     per_batch = False
+    runs: list = []  # the (config, seed) of each replica it recorded, in order
 
     def prepare(self, optimizer: keras.optimizers.Optimizer, updates: int) -> None:
         """Hook ``optimizer`` (not yet built) to record the rates of up to ``updates`` updates."""
-        from dnnbook.replica_grads import factor_of, wrap_update
+        from dnnbook.replica_grads import current_factor, wrap_update
 
         if optimizer.built:
             raise ValueError("prepare the rate recorder before the optimizer is built (before fit)")
-        factor = factor_of(optimizer)
-        width = 1 if factor is None else int(factor.shape[0])
+        width, factor = current_factor(optimizer) or (1, None)
         self._log = optimizer.add_variable((int(updates) + 1, width), dtype="float32", name="applied_rates")
         self._optimizer = optimizer
 
         def record(grads, variables, learning_rate):
-            rate = ops.cast(learning_rate, "float32") * (1.0 if factor is None else ops.convert_to_tensor(factor))
+            rate = ops.cast(learning_rate, "float32") * (1.0 if factor is None else factor())
             row = ops.minimum(ops.cast(optimizer.iterations, "int32"), int(updates))  # the last row: overflow
             self._log.assign(ops.slice_update(ops.convert_to_tensor(self._log), (row, 0), ops.reshape(rate, (1, width))))
             return grads
@@ -295,7 +298,7 @@ def find_rates(make_model: Callable[[str, float], keras.Model], names: Sequence[
 # --- schedules compared on the network -------------------------------------------------------
 def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callable[[], list]]],
                   data: Splits, seeds: Sequence[int], *, epochs: int, batch_size: int = 32,
-                  lockstep: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  lockstep: bool | None = None, group: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every ``name -> (model factory, callbacks factory)`` for every seed, reading the rate back.
 
     Runs go through :func:`dnnbook.experiments.run` (the batch order of the first seed for
@@ -304,29 +307,29 @@ def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callabl
     recording serves them all), and
     so does ``ReduceLROnPlateau`` with plain SGD (it runs once per replica, on the replica's own
     validation loss, see :mod:`dnnbook.replica_grads`); other callbacks make them go seed after
-    seed. Returns the tidy history and the applied rates, one row per
-    ``config, seed, step`` with the ``epoch`` of the step.
+    seed. With plain SGD (and ``group``), the configs without other callbacks train together as
+    one model, each replica at its own rate or schedule. Returns the tidy history and the applied rates,
+    one row per ``config, seed, step`` with the ``epoch`` of the step.
     """
 
     seeds = [int(s) for s in seeds]
-    frames, rates = [], []
-    for name, (make_model, make_callbacks) in configs.items():
-        recorders: list[RateRecorder] = []
+    recorders: list[RateRecorder] = []
 
-        def with_recorder(make_callbacks=make_callbacks, recorders=recorders) -> list:
+    def with_recorder(make_callbacks: Callable[[], list]) -> Callable[[], list]:
+        def make() -> list:
             recorders.append(RateRecorder())
             return [*make_callbacks(), recorders[-1]]
+        return make
 
-        frame = experiments.run({name: make_model}, data, seeds, epochs=epochs, batch_size=batch_size,
-                                callbacks=with_recorder, evaluate_test=False, lockstep=lockstep)
-        frames.append(frame)
-        for i, seed in enumerate(seeds):  # in lockstep one recorder serves all seeds
-            recorder, replica = (recorders[0], i) if len(recorders) == 1 else (recorders[i], 0)
-            rates.append(pd.DataFrame({"config": name, "seed": seed, "step": np.arange(len(recorder.rates)),
-                                       "epoch": recorder.epochs, "rate": recorder.rates_of(replica)}))
-    df = pd.concat(frames, ignore_index=True)
-    df["config"] = pd.Categorical(df["config"].astype(str), categories=list(configs), ordered=True)
-    return df, pd.concat(rates, ignore_index=True)
+    df = experiments.run({name: make_model for name, (make_model, _) in configs.items()}, data, seeds,
+                         epochs=epochs, batch_size=batch_size, evaluate_test=False, lockstep=lockstep, group=group,
+                         callbacks={name: with_recorder(make) for name, (_, make) in configs.items()})
+    rates = {}  # in lockstep one recorder serves all seeds, and all configs trained together
+    for recorder in recorders:
+        for replica, run in enumerate(recorder.runs):
+            rates[run] = pd.DataFrame({"config": run[0], "seed": run[1], "step": np.arange(len(recorder.rates)),
+                                       "epoch": recorder.epochs, "rate": recorder.rates_of(replica)})
+    return df, pd.concat([rates[(name, seed)] for name in configs for seed in seeds], ignore_index=True)
 
 
 def plateau_replay(val_losses: Sequence[float], initial: float, factor: float, patience: int,

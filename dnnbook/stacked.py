@@ -208,15 +208,18 @@ _NOT_STRUCTURE = {"name", "kernel_initializer", "bias_initializer", "gamma_initi
                   "moving_mean_initializer", "moving_variance_initializer", "alpha_initializer", "seed", "dtype"}
 
 
-def signature(model: keras.Model) -> tuple:
+def signature(model: keras.Model, *, own_rates: bool = False) -> tuple:
     """What replicas stacked together must share: every layer's settings but its initializers
-    (activation layers only by position), the optimizer's and the compile settings. Models of
-    different configurations with equal signatures can be stacked into one model, each replica
-    with its own activations (:class:`StackedActivation`) and initial weights."""
+    (activation layers only by position), the optimizer's and the compile settings; with
+    ``own_rates``, the optimizer's learning rate is left out (for an optimizer whose replicas can
+    each have their own, see :func:`dnnbook.lockstep.own_rates`). Models of different
+    configurations with equal signatures can be stacked into one model, each replica with its
+    own activations (:class:`StackedActivation`), initial weights and, so, its own rate."""
     layers = tuple("activation" if isinstance(layer, ACTIVATION_LAYERS) else _settings(layer)
                    for layer in model.layers)
     opt, compiled = model.optimizer, model.get_compile_config() or {}
-    return layers, _settings(opt), _settings({k: compiled.get(k) for k in _COMPILE})
+    optimizer = _settings({k: v for k, v in opt.get_config().items() if not (own_rates and k == "learning_rate")})
+    return layers, (type(opt).__name__, optimizer), _settings({k: compiled.get(k) for k in _COMPILE})
 
 
 def _settings(obj) -> tuple:
@@ -322,8 +325,10 @@ def _cross_entropy(y, y_pred):
     return keras.losses.sparse_categorical_crossentropy(y, y_pred)
 
 
-def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> keras.Model:
-    """One compiled model holding ``replicas`` stacked, starting from their weights."""
+def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1,
+          learning_rate: float | None = None) -> keras.Model:
+    """One compiled model holding ``replicas`` stacked, starting from their weights, with a copy
+    of the first replica's optimizer (at ``learning_rate``, if given)."""
     k = len(replicas)
     first = replicas[0]
     layers = first.layers
@@ -364,7 +369,7 @@ def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1) -> kera
     opt = first.optimizer
     if keras.backend.backend() == "torch":
         steps_per_execution = 1
-    model.compile(optimizer=fresh_optimizer(opt), loss=loss,
+    model.compile(optimizer=fresh_optimizer(opt, learning_rate), loss=loss,
                   metrics=[ReplicaMean(k, _cross_entropy, "loss"), ReplicaMean(k, _accuracy, "accuracy")],
                   steps_per_execution=steps_per_execution)
     return model

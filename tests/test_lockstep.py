@@ -253,6 +253,7 @@ def test_signature_tells_stackable_configs_apart(digits):
     base = stacked.signature(make())
     assert stacked.signature(make(activation="elu", initializer="glorot_uniform")) == base
     assert stacked.signature(make(lr=0.1)) != base
+    assert stacked.signature(make(lr=0.1), own_rates=True) == stacked.signature(make(), own_rates=True)
     assert stacked.signature(make(batch_norm="before")) != base
     assert stacked.signature(make(kernel_regularizer=keras.regularizers.L2(1e-3))) != base
 
@@ -288,3 +289,53 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
     from dnnbook.schedules import LRFinder
     _, model = experiments.train(_factory(digits), digits, seed=3, epochs=1, callbacks=[LRFinder(steps=5)])
     assert type(model) is keras.Sequential  # the finder sets the rate between steps
+
+
+def test_configs_that_differ_in_rate_or_schedule_train_as_one_model_at_their_own_rates(digits, capsys):
+    """Plain-SGD configs that differ only in their learning rate or schedule train as one model,
+    each replica at its own rate (a factor on its gradients): each run and the rate recorded at
+    every update equal what the config's own lockstep gives; a plateau schedule, which acts on
+    the training, trains apart."""
+    from dnnbook import schedules
+
+    make = lambda rate: _sgd_factory(digits, lambda: keras.optimizers.SGD(rate, momentum=0.9))()  # noqa: E731
+    suite, promises = schedules.schedule_suite(make, 0.05, 13, 3)
+    seeds, kept_g, kept_a = [3, 4], {}, {}
+    suite["fast"] = (lambda: make(0.2), lambda: [])
+    grouped, rates_g = schedules.run_schedules(suite, digits, seeds, epochs=3)
+    err = capsys.readouterr().err
+    assert "6 configs together" in err and "performance, 2 seeds in lockstep (stacked): " in err
+    assert (grouped[grouped["config"] != "performance"]["lockstep"] == 12).all()
+    apart, rates_a = schedules.run_schedules(suite, digits, seeds, epochs=3, group=False)
+    assert (apart["lockstep"] == 2).all()
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert list(grouped["config"]) == list(apart["config"]) and list(grouped["seed"]) == list(apart["seed"])
+    np.testing.assert_allclose(grouped[cols].to_numpy(), apart[cols].to_numpy(), rtol=1e-4, atol=1e-5)
+    assert list(rates_g["config"]) == list(rates_a["config"]) and list(rates_g["seed"]) == list(rates_a["seed"])
+    np.testing.assert_allclose(rates_g["rate"], rates_a["rate"], rtol=1e-6)
+    assert schedules.rate_errors(rates_g, grouped, promises).max() < 1e-5
+    # the rates really differ (else one rate for all would pass); the plateau may not act this soon
+    together = grouped[grouped["config"] != "performance"]
+    assert together.groupby("config", observed=True)["val_loss"].last().nunique() == len(suite) - 1
+
+
+def test_own_rates_side_by_side_and_where_they_are_refused(digits):
+    """Side by side too, replicas of different rates each train as a solo run at their rate;
+    an optimizer whose update is not linear in the rate keeps configs of different rates apart."""
+    rates, seeds = [0.02, 0.1, 0.3], [3, 4, 5]
+    sgd = lambda rate: _sgd_factory(digits, lambda: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True))  # noqa: E731
+    replicas = []
+    for seed, rate in zip(seeds, rates):
+        keras.utils.set_random_seed(seed)
+        replicas.append(sgd(rate)())
+    lock = lockstep.fit(replicas, digits, epochs=2, batch_size=32, order_seed=seeds[0], stacking=False)
+    for seed, rate, replica, frame in zip(seeds, rates, replicas, lock):
+        solo, model = experiments.train(sgd(rate), digits, seed=seed, epochs=2, order_seed=seeds[0], evaluate_test=False)
+        np.testing.assert_allclose(frame["val_loss"], solo["val_loss"], rtol=1e-4)
+        for a, b in zip(replica.get_weights(), model.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    adam = {f"adam {r}": _sgd_factory(digits, lambda r=r: keras.optimizers.Adam(r)) for r in (1e-3, 1e-2)}
+    df = experiments.run(adam, digits, seeds[:2], epochs=1)
+    assert (df["lockstep"] == 2).all()
+    with pytest.raises(ValueError, match="different learning rates in lockstep: per-replica rates need .* not Adam"):
+        lockstep.fit([adam["adam 0.001"](), adam["adam 0.01"]()], digits, epochs=1, batch_size=32, order_seed=0)
