@@ -85,20 +85,23 @@ def rate_problem(optimizer: keras.optimizers.Optimizer) -> str | None:
 def rate_key(optimizer: keras.optimizers.Optimizer):
     """What tells ``optimizer``'s learning rate apart: its value, or its schedule's kind and settings."""
     lr = own_rate(optimizer)
-    return lr if isinstance(lr, float) else (type(lr).__name__, repr(sorted(lr.get_config().items())))
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+        return type(lr).__name__, repr(sorted(lr.get_config().items()))
+    return ("callable", id(lr)) if callable(lr) else lr
 
 
 def own_rate(optimizer: keras.optimizers.Optimizer):
-    """``optimizer``'s learning rate as :func:`install` takes it: its schedule, or its value."""
+    """``optimizer``'s learning rate as :func:`install` takes it: its schedule (or callable), or its value."""
     lr = optimizer._learning_rate  # noqa: SLF001
-    return lr if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) else float(ops.convert_to_numpy(lr))
+    return lr if callable(lr) else float(ops.convert_to_numpy(lr))
 
 
 def _rate_at(rate, step):
-    """A learning rate (a float or a schedule) at ``step``, as a float32 scalar tensor."""
+    """A learning rate (a float, a schedule or a callable) at ``step``, as a float32 scalar
+    tensor, as Keras's optimizer reads its own."""
     if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
         return ops.cast(rate(step), "float32")
-    return ops.convert_to_tensor(np.float32(rate))
+    return ops.cast(rate(), "float32") if callable(rate) else ops.convert_to_tensor(np.float32(rate))
 
 
 def install(optimizer: keras.optimizers.Optimizer, specs: Mapping[int, Spec], k: int, *,
