@@ -193,9 +193,12 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     if epoch_logs:
         sync = (lambda: stacked.unstack(combined, replicas)) if stack else None
         hooks.append(EpochLogs(epoch_logs, replicas, before=sync))
-    rate = lambda: float(keras.ops.convert_to_numpy(replicas[0].optimizer.learning_rate))  # noqa: E731
-    hooks += [replica_grads.ReplicaPlateau(c, factor, rate(), k, replica_logs) if p else c
-              for c, p in zip(callbacks, plateau)]
+    if any(plateau):  # the replicas share one rate here (a plateau needs it): the copies start from it
+        base_rate = float(keras.ops.convert_to_numpy(replicas[0].optimizer.learning_rate))
+        hooks += [replica_grads.ReplicaPlateau(c, factor, base_rate, k, replica_logs) if p else c
+                  for c, p in zip(callbacks, plateau)]
+    else:
+        hooks += list(callbacks)
     prepare(callbacks, combined.optimizer, updates(data, epochs, batch_size))
     seed_everything(order_seed)  # the batch order a solo run with order_seed would see
     hist = combined.fit(data.x_train, ys(data.y_train), validation_data=(data.x_valid, ys(data.y_valid)),

@@ -217,16 +217,16 @@ def signature(model: keras.Model, *, own_rates: bool = False) -> tuple:
     own activations (:class:`StackedActivation`), initial weights and, so, its own rate."""
     layers = tuple("activation" if isinstance(layer, ACTIVATION_LAYERS) else _settings(layer)
                    for layer in model.layers)
-    opt, compiled = model.optimizer, model.get_compile_config() or {}
-    optimizer = _settings({k: v for k, v in opt.get_config().items() if not (own_rates and k == "learning_rate")})
-    return layers, (type(opt).__name__, optimizer), _settings({k: compiled.get(k) for k in _COMPILE})
+    compiled = model.get_compile_config() or {}
+    optimizer = _settings(model.optimizer, omit=("learning_rate",) if own_rates else ())
+    return layers, optimizer, _settings({k: compiled.get(k) for k in _COMPILE})
 
 
-def _settings(obj) -> tuple:
+def _settings(obj, omit: Sequence[str] = ()) -> tuple:
     """A layer's or optimizer's kind and settings (a config dict's, given one), initializers,
-    seeds and names left out."""
+    seeds, names and ``omit`` left out."""
     cfg = obj.get_config() if hasattr(obj, "get_config") else obj
-    return type(obj).__name__, repr(sorted((k, v) for k, v in cfg.items() if k not in _NOT_STRUCTURE))
+    return type(obj).__name__, repr(sorted((k, v) for k, v in cfg.items() if k not in _NOT_STRUCTURE and k not in omit))
 
 
 def _sum_penalty(reg, w, k_axis: int):
