@@ -30,7 +30,8 @@ DEFAULTS = (
     Default("Batch Normalization",
             "Optional for shallow MLPs: here it did not speed up SGD; inference uses the moving averages",
             "01", "In inference mode (moving averages)"),
-    Default("Gradient clipping", "global_clipnorm=1.0 (one norm over all variables) when training is unstable",
+    Default("Gradient clipping", "global_clipnorm=1.0 (one norm over all variables) against exploding gradients; "
+            "it does not make a too-high rate a good one, so lower that too",
             "01", "with global_clipnorm=1.0 every seed"),
     Default("Optimizer", "Adam (or Nadam): it works over the widest range of learning rates",
             "03", "Adam reaches the minimum over a wider range"),
