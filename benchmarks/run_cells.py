@@ -19,16 +19,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 
 def chapter_path(name: str) -> Path:
-    """The chapter notebook named by its number or stem (``01``, ``01_gradients``, ``gradients``)."""
-    found = sorted(p for p in (ROOT / "chapters").glob("*.ipynb")
-                   if name in (p.stem, p.stem.split("_", 1)[0], p.stem.split("_", 1)[-1]))
-    if len(found) != 1:
-        choices = ", ".join(p.stem for p in sorted((ROOT / "chapters").glob("*.ipynb")))
-        raise SystemExit(f"no chapter {name!r}; chapters: {choices}")
-    return found[0]
+    """The chapter notebook named by its number, stem or topic (``01``, ``01_gradients``, ``gradients``)."""
+    from dnnbook import pipeline
+
+    try:
+        return pipeline.select([name])[0].path
+    except pipeline.UsageError as e:
+        raise SystemExit(str(e)) from None
 
 
 def select(cells: list[dict], markers: list[str]) -> list[tuple[int, str]]:
@@ -59,14 +60,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("chapter")
     p.add_argument("markers", nargs="+")
-    p.add_argument("--profile", default="full", choices=("quick", "full", "auto"))
+    from dnnbook.profiles import CHOICES
+
+    p.add_argument("--profile", default="full", choices=CHOICES)
     p.add_argument("--seed", type=int, default=42)
     args = p.parse_args()
     path = chapter_path(args.chapter)
     cells = select(json.loads(path.read_text())["cells"], args.markers)
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.chdir(path.parent)
-    sys.path.insert(0, str(ROOT))
     run(cells, {"PROFILE": args.profile, "SEED": args.seed})
 
 

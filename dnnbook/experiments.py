@@ -312,6 +312,23 @@ def per_seed(df: pd.DataFrame, metric: str = "val_accuracy") -> pd.DataFrame:
     return final(df).pivot(index="seed", columns="config", values=metric)
 
 
+def per_run(df: pd.DataFrame, metric: str = "val_accuracy") -> pd.DataFrame:
+    """Per ``(config, seed)`` run: the ``best`` value of ``metric`` (the lowest of a loss; NaN
+    epochs skipped), the ``best epoch`` and the ``last`` value (at the last epoch). A categorical
+    ``config`` column keeps its order (in the index, and so in ``unstack``)."""
+    if metric not in df.columns:
+        raise KeyError(f"no column {metric!r}; columns: {', '.join(df.columns)}")
+    rows = []
+    for (name, seed), g in df.sort_values("epoch", kind="stable").groupby(["config", "seed"], observed=True):
+        values = g[metric].to_numpy(dtype=float)
+        found = not np.isnan(values).all()
+        i = int((np.nanargmin if "loss" in metric else np.nanargmax)(values)) if found else None
+        rows.append({"config": name, "seed": seed, "best": values[i] if found else np.nan,
+                     "best epoch": g["epoch"].iloc[i] if found else np.nan, "last": values[-1]})
+    out = pd.DataFrame(rows).astype({"config": df["config"].dtype})  # a categorical keeps its order
+    return out.set_index(["config", "seed"])
+
+
 def compare(df: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy", level: float = 0.95):
     """Paired (by seed) CI of ``metric(a) - metric(b)`` at the last epoch."""
     table = per_seed(df, metric)

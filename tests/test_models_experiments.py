@@ -77,3 +77,16 @@ def test_summaries(digits):
         experiments.compare(df, "x", "z")
     with pytest.raises(KeyError, match="no column 'f1'"):
         experiments.summarize(df, "f1")
+    runs = experiments.per_run(df.sample(frac=1, random_state=0))  # rows in any order
+    assert runs.loc[("x", 2)].to_dict() == {"best": 0.7, "best epoch": 2, "last": 0.7}
+    assert runs.loc[("y", 1)].to_dict() == {"best": 0.8, "best epoch": 2, "last": 0.8}
+    assert experiments.per_run(df, "val_loss").loc[("x", 2)].to_dict() == {"best": 0.8, "best epoch": 2, "last": 0.8}
+    falls = df.assign(val_accuracy=[0.9, np.nan, 0.6, 0.3, np.nan, np.nan, 0.5, 0.6])  # best first, then NaN or lower
+    runs = experiments.per_run(falls)
+    assert runs.loc[("x", 1), "best"] == 0.9 and runs.loc[("x", 1), "best epoch"] == 1 and np.isnan(runs.loc[("x", 1), "last"])
+    assert runs.loc[("x", 2)].to_dict() == {"best": 0.6, "best epoch": 1, "last": 0.3}
+    assert np.isnan(runs.loc[("y", 1), "best"]) and np.isnan(runs.loc[("y", 1), "best epoch"])
+    ordered = df.assign(config=pd.Categorical(df["config"], categories=["y", "x"], ordered=True))
+    assert list(experiments.per_run(ordered)["best"].unstack("seed").index) == ["y", "x"]
+    with pytest.raises(KeyError, match="no column 'f1'"):
+        experiments.per_run(df, "f1")

@@ -35,5 +35,5 @@ def test_a_marker_that_matches_no_code_cell_is_an_error_before_anything_runs():
 
 def test_chapters_are_named_by_number_or_stem_and_an_unknown_one_lists_the_choices():
     assert run_cells.chapter_path("01").stem == run_cells.chapter_path("gradients").stem == "01_gradients"
-    with pytest.raises(SystemExit, match="chapters: 00_baseline, 01_gradients"):
+    with pytest.raises(SystemExit, match="unknown chapter '07'; choose from: 00_baseline, 01_gradients"):
         run_cells.chapter_path("07")
