@@ -3,7 +3,7 @@
 Prints figures; asserts nothing. A 20 × 100 ReLU/He MLP is trained on 4,000 Fashion-MNIST images
 (batch 32) for a few epochs; after every epoch the probes measure per-layer gradient norms and
 activation statistics on a 256-image batch: once with the one-off probes chapter 1 uses at
-initialization (eager, one call per probe), then with :class:`dnnbook.probes.EpochProbe` (one
+initialization (eager, one call per probe), then with :class:`dnnbook.gradients.EpochProbe` (one
 pass for both), run eagerly and compiled once per fit (TensorFlow); by default it compiles for
 fits of ``compile_from`` epochs or more.
 """
@@ -16,7 +16,7 @@ import dnnbook  # noqa: F401
 import keras
 import numpy as np
 
-from dnnbook import data, models, probes, runtime
+from dnnbook import data, models, gradients, runtime
 
 
 class OneOffProbes(keras.callbacks.Callback):
@@ -27,8 +27,8 @@ class OneOffProbes(keras.callbacks.Callback):
         self.x, self.y = x, y
 
     def on_epoch_end(self, epoch, logs=None):
-        probes.layer_gradient_norms(self.model, self.x, self.y)
-        probes.activation_stats(self.model, self.x)
+        gradients.layer_gradient_norms(self.model, self.x, self.y)
+        gradients.activation_stats(self.model, self.x)
 
 
 class Timed(keras.callbacks.Callback):
@@ -73,8 +73,8 @@ def main() -> None:
     x, y = d.x_valid[:256], d.y_valid[:256]
     timings = {}
     variants = (("plain fit", None), ("one-off probes", OneOffProbes(x, y)),
-                ("EpochProbe, eager", probes.EpochProbe(x, y, compile_from=args.epochs + 1)),
-                ("EpochProbe, compiled", probes.EpochProbe(x, y, compile_from=1)))
+                ("EpochProbe, eager", gradients.EpochProbe(x, y, compile_from=args.epochs + 1)),
+                ("EpochProbe, compiled", gradients.EpochProbe(x, y, compile_from=1)))
     for name, probe in variants:
         m = model()
         timed = Timed(probe) if probe else None
@@ -92,7 +92,7 @@ def main() -> None:
         print(f"{name:>20}: fit {wall:.2f} s, of which {in_probes:.2f} s in the probes: overhead "
               f"{in_probes / (wall - in_probes):.1%} of the training time it observes; first call "
               f"{calls[0] * 1e3:.0f} ms, later calls {later * 1e3:.0f} ms each = {later / epoch:.1%} of an epoch")
-    default = probes.EpochProbe(x, y).compile_from
+    default = gradients.EpochProbe(x, y).compile_from
     print(f"EpochProbe's default for {args.epochs} epochs: {'compiled' if args.epochs >= default else 'eager'} "
           f"(compiled from {default} epochs)")
 

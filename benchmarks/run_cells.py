@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 def chapter_path(name: str) -> Path:
     """The chapter notebook named by its number, stem or topic (``01``, ``01_gradients``, ``gradients``)."""
-    from dnnbook import pipeline
+    from dnnbook.book import pipeline
 
     try:
         return pipeline.select([name])[0].path

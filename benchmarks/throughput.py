@@ -13,7 +13,8 @@ import dnnbook  # noqa: F401  (quiets backend logs before Keras is imported)
 import keras
 import numpy as np
 
-from dnnbook import backend, data, experiments, models, runtime
+from dnnbook import data, experiments, models, runtime
+from dnnbook.engine import backend
 
 # multiply-adds of one forward pass of the baseline (784-100-100-100-10); training costs about
 # 3 forward passes (forward, backward to activations, backward to weights), 2 FLOPs per multiply-add

@@ -3,6 +3,11 @@
 Importing it quiets backend log noise before any backend is imported and, for JAX, asks XLA
 for deterministic GPU ops (``$DNNBOOK_JAX_DETERMINISTIC=0`` leaves XLA alone). Submodules are
 imported lazily (``dnnbook.profiles``, ``dnnbook.data``...), so ``import dnnbook`` is cheap.
+
+Layers: the core (``data``, ``models``, ``experiments``, ``stats``, ``claims``, ``plots``,
+``profiles``, ``runtime``); one topic module per chapter (``gradients``, ``pretraining``,
+``optimizers``, ``regularization``); the training engine (``dnnbook.engine``: seeds in
+lockstep); the book pipeline (``dnnbook.book``: execute, validate, build).
 """
 from __future__ import annotations
 
@@ -20,8 +25,12 @@ if (os.environ["KERAS_BACKEND"] == "jax" and os.environ.get("DNNBOOK_JAX_DETERMI
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "backend", "book_pages", "claims", "cli", "pipeline", "data", "experiments", "lockstep", "models", "plots", "profiles",
-    "runtime", "stats",
+    # core
+    "claims", "data", "experiments", "models", "plots", "profiles", "runtime", "stats",
+    # one topic module per chapter
+    "gradients", "pretraining", "optimizers", "regularization",
+    # the training engine and the book pipeline
+    "engine", "book",
 }
 
 

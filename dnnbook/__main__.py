@@ -1,5 +1,5 @@
 import sys
 
-from dnnbook.cli import main
+from dnnbook.book.cli import main
 
 sys.exit(main())

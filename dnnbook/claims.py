@@ -1,32 +1,108 @@
 """Executable claims: every statement in the prose is a check that runs.
 
-``claim(statement, holds, evidence)`` prints ``✓ statement — evidence`` or raises
-:class:`ClaimError`, which fails the chapter, the pipeline and CI. With
-``$DNNBOOK_CLAIMS=report`` (for measuring runs such as ``benchmarks/gpu_full.sh``, never the
-book's build) a claim that does not hold prints ``✗ statement — evidence`` and the chapter goes on.
+``claim(statement, holds, evidence, margin=...)`` shows the claim as a ✓ or ✗ box with its
+evidence and returns its record. How a claim that does not hold acts depends on the mode
+(:func:`mode`): in ``strict`` mode (the book's build, CI, tests, scripts) it raises
+:class:`ClaimError`, which fails the chapter, the pipeline and CI; in ``report`` mode (a
+reader's interactive notebook, e.g. Colab, and measuring runs such as the seed sweep) it is
+shown as ✗ and the next cell runs. A claim whose check found nothing to check (``holds=None``)
+shows as "n/a" and counts as one that does not hold.
+
+Inside a notebook each claim is one display-data record of type :data:`MIME` (plus plain text
+and HTML for people), which the claims index and the seed sweep read back.
 """
+
 from __future__ import annotations
 
+import html
+import math
 import os
+import sys
 from typing import Any
 
-PASS, FAIL = "✓", "✗"
+PASS, FAIL, NA = "✓", "✗", "n/a"
+MIME = "application/vnd.dnnbook.claim+json"
+MODES = ("strict", "report")
 
 
 class ClaimError(AssertionError):
     """A claim in the book did not hold for this run."""
 
 
-def claim(statement: str, holds: Any, evidence: str, *, figure: str | None = None) -> None:
-    """Check one claim of the book.
+def _in_notebook() -> bool:
+    """Whether this code runs in a Jupyter kernel (Colab included)."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and "ipykernel" in sys.modules and hasattr(shell, "kernel")
 
-    ``statement`` is what the prose asserts, ``holds`` the measured truth of it (anything
-    with a truth value, numpy bools included), ``evidence`` the figures that decide it, and
-    ``figure`` optionally names the figure or table that shows it.
+
+def mode() -> str:
+    """``$DNNBOOK_CLAIMS`` if set (``strict`` or ``report``); else ``report`` inside an
+    interactive notebook and ``strict`` anywhere else. The pipeline sets ``strict``."""
+    value = os.environ.get("DNNBOOK_CLAIMS", "")
+    if value and value not in MODES:
+        raise ValueError(f"DNNBOOK_CLAIMS={value!r} is not a claims mode; choices: {', '.join(MODES)}")
+    return value or ("report" if _in_notebook() else "strict")
+
+
+def _status(holds: Any) -> str:
+    if holds is None:
+        return NA
+    return PASS if bool(holds) else FAIL
+
+
+def record(statement: str, holds: Any, evidence: str, *, margin: float | None = None,
+           figure: str | None = None) -> dict:
+    """The claim as a plain dict: statement, status (✓, ✗ or n/a), evidence, margin, figure."""
+    if margin is not None:
+        margin = float(margin)
+        if math.isnan(margin):
+            margin = None
+    return {"statement": statement, "status": _status(holds), "evidence": evidence,
+            "margin": margin, "figure": figure or ""}
+
+
+def line(rec: dict) -> str:
+    """One line of text: ``✓ statement — evidence [figure]``."""
+    where = f" [{rec['figure']}]" if rec["figure"] else ""
+    return f"{rec['status']} {rec['statement']} — {rec['evidence']}{where}"
+
+
+def to_html(rec: dict) -> str:
+    """The claim as a box for the rendered page (styled by ``_static/custom.css``)."""
+    kind = {PASS: "holds", FAIL: "fails", NA: "na"}[rec["status"]]
+    label = {PASS: "✓ claim holds", FAIL: "✗ claim does not hold", NA: "n/a: nothing was checked"}
+    where = f" <span class='dnnbook-claim-figure'>[{html.escape(rec['figure'])}]</span>" if rec["figure"] else ""
+    return (f"<div class='dnnbook-claim dnnbook-claim-{kind}'>"
+            f"<div class='dnnbook-claim-status'>{label[rec['status']]}</div>"
+            f"<div class='dnnbook-claim-statement'>{html.escape(rec['statement'])}</div>"
+            f"<div class='dnnbook-claim-evidence'>{html.escape(rec['evidence'])}{where}</div></div>")
+
+
+def show(rec: dict) -> None:
+    """Display the claim: a structured record with text and HTML in a notebook, else one line."""
+    if _in_notebook():
+        from IPython.display import display
+
+        display({MIME: rec, "text/plain": line(rec), "text/html": to_html(rec)}, raw=True)
+    else:
+        print(line(rec), flush=True)
+
+
+def claim(statement: str, holds: Any, evidence: str, *, margin: float | None = None,
+          figure: str | None = None) -> dict:
+    """Check one claim of the book; return its record.
+
+    ``statement`` is what the prose asserts, ``holds`` the measured truth of it (anything with
+    a truth value, numpy bools included; ``None`` when the check found nothing to check),
+    ``evidence`` the figures that decide it, ``margin`` how far the measured value lies from
+    the claim's threshold in the claim's own units (positive when it holds; the smallest one
+    when several conditions must hold), and ``figure`` optionally names the figure or table
+    that shows it.
     """
-    ok = bool(holds)
-    where = f" [{figure}]" if figure else ""
-    line = f"{PASS if ok else FAIL} {statement} — {evidence}{where}"
-    if not ok and os.environ.get("DNNBOOK_CLAIMS") != "report":
-        raise ClaimError(f"claim does not hold: {statement} — {evidence}")
-    print(line, flush=True)
+    rec = record(statement, holds, evidence, margin=margin, figure=figure)
+    how = mode()
+    show(rec)
+    if rec["status"] != PASS and how == "strict":
+        why = "has nothing to check" if rec["status"] == NA else "does not hold"
+        raise ClaimError(f"claim {why}: {statement} — {evidence}")
+    return rec

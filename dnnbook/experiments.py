@@ -12,8 +12,16 @@ import keras
 import numpy as np
 import pandas as pd
 
-from dnnbook import backend
 from dnnbook.data import Splits
+from dnnbook.engine import backend
+from dnnbook.engine.callbacks import (
+    EpochLogs,
+    EpochTimer,
+    observers,
+    per_batch,
+    prepare,
+    updates,
+)
 from dnnbook.runtime import seed_everything
 from dnnbook.stats import mean_ci, paired_diff
 
@@ -21,72 +29,9 @@ ModelFactory = Callable[[], keras.Model]
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def per_batch(callback: keras.callbacks.Callback) -> bool:
-    """Whether ``callback`` may act between any two training steps (so that each step must be its
-    own backend call): all callbacks but ``ReduceLROnPlateau`` and those with a false
-    ``per_batch`` attribute (epoch-level ones, or ones that act inside the compiled step)."""
-    if isinstance(callback, keras.callbacks.ReduceLROnPlateau):
-        return False
-    return bool(getattr(callback, "per_batch", True))
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Records the wall time of every epoch in ``self.times`` (seconds)."""
-
-    per_batch = False
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.times: list[float] = []
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.times.append(time.perf_counter() - self._start)
-
-
-class EpochLogs(keras.callbacks.Callback):
-    """Adds ``name: fn(model)`` to the logs at the end of every epoch, measured on the model being
-    fit or, given ``replicas``, on each replica as ``replica_{i}_{name}`` (after ``before()``)."""
-
-    per_batch = False
-
-    def __init__(self, fns: Mapping[str, Callable[[keras.Model], float]],
-                 replicas: list[keras.Model] | None = None, before: Callable[[], None] | None = None) -> None:
-        super().__init__()
-        self.fns, self.replicas, self.before = dict(fns), replicas, before
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is None:
-            return
-        if hasattr(self.model, "jax_state_sync"):
-            self.model.jax_state_sync()  # JAX keeps the weights outside the variables during fit
-        if self.before:
-            self.before()
-        if self.replicas is None:
-            logs.update({name: float(fn(self.model)) for name, fn in self.fns.items()})
-            return
-        for i, replica in enumerate(self.replicas):
-            logs.update({f"replica_{i}_{name}": float(fn(replica)) for name, fn in self.fns.items()})
-
-
 def say(message: str) -> None:
     """One progress line on stderr (kept out of the rendered book, shown live by the CLI)."""
     print(message, file=sys.stderr, flush=True)
-
-
-def updates(data: Splits, epochs: int, batch_size: int) -> int:
-    """How many updates ``epochs`` epochs over ``data``'s training set take."""
-    return epochs * -(-len(data.x_train) // batch_size)
-
-
-def prepare(callbacks: Iterable[keras.callbacks.Callback], optimizer: keras.optimizers.Optimizer,
-            updates: int) -> None:
-    """Let the callbacks that hook the optimizer before ``fit`` (a ``prepare(optimizer, updates)``
-    method, e.g. :class:`dnnbook.schedules.RateRecorder`) do so, for ``updates`` updates."""
-    for c in callbacks:
-        if hasattr(c, "prepare"):
-            c.prepare(optimizer, updates)
 
 
 def _finish(frame: pd.DataFrame, model: keras.Model, data: Splits, seed: int, batch_size: int,
@@ -144,7 +89,7 @@ def _lockstep_reason(make_model: ModelFactory, seeds: list[int], made: list | No
                      lockstep: bool | None) -> tuple[str | None, list[keras.Model]]:
     """Why this config must run seed after seed (None if it can run in lockstep) and the
     replicas already built for lockstep. ``made`` is the callbacks of one run, if any."""
-    from dnnbook import lockstep as ls
+    from dnnbook.engine import lockstep as ls
 
     if lockstep is False:
         return "lockstep=False", []
@@ -169,12 +114,6 @@ def _served(callbacks: Iterable[keras.callbacks.Callback], runs: list[tuple[str,
             c.runs = list(runs)
 
 
-def observers(callbacks: Iterable[keras.callbacks.Callback] | None) -> bool:
-    """Whether every one of ``callbacks`` only reads the training state (a true ``observer``
-    attribute), so that one set may serve several configurations trained together."""
-    return all(getattr(c, "observer", False) for c in callbacks or ())
-
-
 def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int], *, epochs: int,
         batch_size: int = 32, callbacks: Callable[[], list] | Mapping[str, Callable[[], list]] | None = None,
         evaluate_test: bool = True, models: MutableMapping | None = None,
@@ -186,7 +125,7 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     ``configs`` maps a name to a factory returning a fresh compiled model; ``callbacks`` is a
     factory of fresh callbacks per run, or a mapping from config name to one (in lockstep, one
     set serves all seeds: only callbacks that act on what replicas share alike allow it, see
-    :func:`dnnbook.lockstep.shares_alike`; the factory is called once per config in lockstep and
+    :func:`dnnbook.engine.lockstep.shares_alike`; the factory is called once per config in lockstep and
     once per seed otherwise; a callback with a ``runs`` attribute is told the ``(config, seed)``
     runs it served, in replica order);
     ``epoch_logs`` maps a column name to a function of a model measured at the end of every
@@ -195,19 +134,19 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     same batches. Where nothing couples them, a config's seeds train together in lockstep (one
     computation, same results as seed after seed); otherwise, or with ``lockstep=False``, seed
     after seed, and the reason is printed. Lockstep stacks the seeds into K-wide layers where
-    it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.lockstep`); with
+    it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.engine.lockstep`); with
     ``group``, stacked configs that differ only in initializers, activations and, for plain
-    SGD, learning rates or schedules (:func:`dnnbook.stacked.signature`), and whose callbacks
+    SGD, learning rates or schedules (:func:`dnnbook.engine.stacked.signature`), and whose callbacks
     only observe (:func:`observers`; the first config's serve them all), train together too,
     all their seeds as one model. The ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the
     epoch's time shared among them. Pass a dict as ``models`` to keep the trained models, keyed
     by ``(config, seed)``. In lockstep, ``steps_per_execution`` training steps run per backend
-    call (default :func:`dnnbook.backend.default_steps_per_execution`). Progress lines go to stderr.
+    call (default :func:`dnnbook.engine.backend.default_steps_per_execution`). Progress lines go to stderr.
     """
-    from dnnbook import lockstep as ls
-    from dnnbook import stacked
-    from dnnbook.backend import default_steps_per_execution
-    from dnnbook.replica_grads import rate_problem
+    from dnnbook.engine import lockstep as ls
+    from dnnbook.engine import stacked
+    from dnnbook.engine.backend import default_steps_per_execution
+    from dnnbook.engine.replica_grads import rate_problem
 
     seeds = [int(s) for s in seeds]
     if isinstance(callbacks, Mapping):

@@ -123,7 +123,7 @@ def environment_line(profile: str | None = None) -> str:
              f"python {platform.python_version()}", device]
     if profile:
         parts.append(f"profile {profile}")
-    from dnnbook.backend import default_steps_per_execution, loops_steps
+    from dnnbook.engine.backend import default_steps_per_execution, loops_steps
 
     if loops_steps():
         parts.append(f"lockstep steps looped ({default_steps_per_execution()} per call)")

@@ -2,30 +2,38 @@
 import nbformat
 import pytest
 
-from dnnbook import book_pages, defaults
+from dnnbook.book import pages, defaults
 
 
-def _executed(path, lines):
+def _executed(path, records):
+    from dnnbook import claims
+
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# A chapter\n\ntext"), nbformat.v4.new_code_cell("x")]
-    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n"),
-                           nbformat.v4.new_output("stream", name="stderr", text="✓ not a claim — on stderr\n")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="✓ printed, not a claim — 1\n")]
+    for rec in records:
+        data = {claims.MIME: rec, "text/plain": claims.line(rec), "text/html": claims.to_html(rec)}
+        nb.cells[1].outputs.append(nbformat.v4.new_output("display_data", data=data))
     nbformat.write(nb, path)
     return path
 
 
-def test_claims_are_parsed_from_stdout_only(tmp_path):
-    p = _executed(tmp_path / "01_x.ipynb", ["progress", "✓ a holds — 1 vs 0 [fig a]", "✓ b — 2"])
-    found = book_pages.claims_in(p)
+def test_claims_are_read_from_their_records_only(tmp_path):
+    from dnnbook import claims
+
+    recs = [claims.record("a holds", True, "1 vs 0", margin=1.0, figure="fig a"),
+            claims.record("b", True, "2")]
+    p = _executed(tmp_path / "01_x.ipynb", recs)
+    found = pages.claims_in(p)
     assert [c["statement"] for c in found] == ["a holds", "b"]
-    assert found[0]["figure"] == "fig a" and found[1]["evidence"] == "2"
-    page = book_pages.claims_page([p])
+    assert found[0]["figure"] == "fig a" and found[1]["evidence"] == "2" and found[0]["margin"] == 1.0
+    page = pages.claims_page([p])
     assert "**2** claims" in page and "| ✓ holds | a holds | 1 vs 0 | fig a |" in page
     assert "[A chapter](chapters/01_x.ipynb)" in page
 
 
 def test_status_page_lists_each_chapter():
-    page = book_pages.status_page({"01_x": {"profile": "quick", "backend": "jax", "environment": "backend jax | x",
+    page = pages.status_page({"01_x": {"profile": "quick", "backend": "jax", "environment": "backend jax | x",
                                             "seconds": 12.5, "date": "2026-11-27 04:00 UTC"}})
     assert "| 01_x | quick | jax | backend jax \\| x | 12.5 | 2026-11-27 04:00 UTC |" in page
 

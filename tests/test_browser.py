@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dnnbook import book_pages, pipeline
+from dnnbook.book import pages, pipeline
 from tests.browser_check import CHROMIUM, CHROMIUM_ARGS, open_page, page_problems, serve
 from tests.conftest import ROOT
 
@@ -39,7 +39,7 @@ def site():
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
 def test_chapter_page_as_a_reader_sees_it(browser, site, chapter):
     executed = pipeline.EXECUTED / "chapters" / chapter.path.name
-    statements = [c["statement"] for c in book_pages.claims_in(executed)]
+    statements = [c["statement"] for c in pages.claims_in(executed)]
     page, errors = open_page(browser, f"{site}/chapters/{chapter.name}.html")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{chapter.name}.png"), full_page=True)
@@ -78,7 +78,7 @@ def test_table_of_contents_reaches_every_chapter(browser, site):
 def test_claims_index_lists_exactly_the_printed_claims(browser, site):
     printed = []
     for chapter in CHAPTERS:
-        printed += [c["statement"] for c in book_pages.claims_in(pipeline.EXECUTED / "chapters" / chapter.path.name)]
+        printed += [c["statement"] for c in pages.claims_in(pipeline.EXECUTED / "chapters" / chapter.path.name)]
     page, _ = open_page(browser, f"{site}/claims.html")
     rows = page.eval_on_selector_all("table tbody tr", "rs => rs.map(r => r.cells[1].innerText.trim())")
     page.close()

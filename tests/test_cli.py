@@ -7,7 +7,8 @@ import sys
 import nbformat
 import pytest
 
-from dnnbook import cli, data, pipeline
+from dnnbook import data
+from dnnbook.book import cli, pipeline
 from tests.conftest import ROOT
 
 

@@ -5,7 +5,7 @@ import sys
 import nbformat
 import papermill as pm
 
-from dnnbook.kernels import AsyncIPCKernelManager, IPCKernelManager
+from dnnbook.book.kernels import AsyncIPCKernelManager, IPCKernelManager
 
 TRANSPORT = "from ipykernel.kernelapp import IPKernelApp\napp = IPKernelApp.instance()\nprint(app.transport, app.ip)"
 
@@ -34,6 +34,6 @@ def test_nbval_kernels_listen_on_ipc_with_the_plugin(tmp_path):
     _notebook(tmp_path / "check.ipynb", TRANSPORT + "\nassert app.transport == 'ipc', app.transport")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
            "--rootdir", str(tmp_path), str(tmp_path / "check.ipynb")]
-    assert subprocess.run(cmd[:6] + ["-p", "dnnbook.kernels"] + cmd[6:], cwd=tmp_path, capture_output=True).returncode == 0
+    assert subprocess.run(cmd[:6] + ["-p", "dnnbook.book.kernels"] + cmd[6:], cwd=tmp_path, capture_output=True).returncode == 0
     without = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert without.returncode != 0 and "tcp" in without.stdout  # the check can fail: TCP by default

@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from dnnbook import backend, runtime
+from dnnbook import runtime
+from dnnbook.engine import backend
 from tests.conftest import ROOT
 
 
@@ -48,7 +49,8 @@ AGREEMENT_SCRIPT = r"""
 import json, sys
 import numpy as np
 import dnnbook
-from dnnbook import backend, models
+from dnnbook import models
+from dnnbook.engine import backend
 import keras
 rng = np.random.default_rng(0)
 model = models.build_mlp((6,), 3, depth=4, width=5, activation="tanh", batch_norm="after")
@@ -105,7 +107,7 @@ def test_layer_pass_equals_the_model_in_inference_mode():
 
 
 def test_loop_steps_switch_takes_1_0_or_nothing():
-    code = "from dnnbook import backend; print(backend.LOOP_STEPS)"
+    code = "from dnnbook.engine import backend; print(backend.LOOP_STEPS)"
     run = lambda value: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa: E731
                                        env={**os.environ, "DNNBOOK_LOOP_STEPS": value})
     assert run("1").stdout.split()[-1] == "True" and run("0").stdout.split()[-1] == "False"

@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from dnnbook import pipeline
+from dnnbook.book import pipeline
 from tests.conftest import ROOT
 
 CHAPTERS = pipeline.chapters(ROOT)

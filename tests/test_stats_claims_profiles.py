@@ -20,20 +20,44 @@ def test_paired_diff_uses_pairs():
         stats.paired_diff([1, 2], [1, 2, 3])
 
 
-def test_claim_prints_or_raises(capsys):
-    claims.claim("two is more than one", 2 > 1, "2 vs 1", figure="fig 1")
+def test_claim_prints_or_raises(capsys, monkeypatch):
+    monkeypatch.delenv("DNNBOOK_CLAIMS", raising=False)  # outside a notebook: strict
+    rec = claims.claim("two is more than one", 2 > 1, "2 vs 1", margin=1, figure="fig 1")
     assert capsys.readouterr().out == "✓ two is more than one — 2 vs 1 [fig 1]\n"
+    assert rec["status"] == claims.PASS and rec["margin"] == 1.0
     with pytest.raises(claims.ClaimError, match="one is more than two — 1 vs 2"):
         claims.claim("one is more than two", np.bool_(False), "1 vs 2")
 
 
+def test_a_claim_with_nothing_to_check_fails(capsys, monkeypatch):
+    monkeypatch.delenv("DNNBOOK_CLAIMS", raising=False)
+    with pytest.raises(claims.ClaimError, match="nothing to check"):
+        claims.claim("every dead unit wakes up", None, "no dead unit in any seed")
+    assert capsys.readouterr().out.startswith("n/a every dead unit wakes up")
+
+
 def test_claim_in_report_mode_prints_the_failure_and_goes_on(capsys, monkeypatch):
     monkeypatch.setenv("DNNBOOK_CLAIMS", "report")
-    claims.claim("one is more than two", False, "1 vs 2", figure="fig 2")
+    rec = claims.claim("one is more than two", False, "1 vs 2", figure="fig 2")
     assert capsys.readouterr().out == "✗ one is more than two — 1 vs 2 [fig 2]\n"
-    monkeypatch.setenv("DNNBOOK_CLAIMS", "strict")  # anything else: the book's rule
+    assert rec["status"] == claims.FAIL
+    monkeypatch.setenv("DNNBOOK_CLAIMS", "strict")
     with pytest.raises(claims.ClaimError):
         claims.claim("one is more than two", False, "1 vs 2")
+    monkeypatch.setenv("DNNBOOK_CLAIMS", "lenient")
+    with pytest.raises(ValueError, match="choices: strict, report"):
+        claims.claim("x", True, "y")
+
+
+def test_claim_in_a_notebook_is_a_record_and_a_box(monkeypatch):
+    shown = []
+    monkeypatch.setattr(claims, "_in_notebook", lambda: True)
+    monkeypatch.delenv("DNNBOOK_CLAIMS", raising=False)  # an interactive notebook: report
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append(obj))
+    rec = claims.claim("one is more than two", False, "1 < 2")
+    (obj,) = shown
+    assert obj[claims.MIME] == rec and "dnnbook-claim-fails" in obj["text/html"]
+    assert obj["text/plain"] == "✗ one is more than two — 1 < 2"
 
 
 def test_profiles_get_and_errors():

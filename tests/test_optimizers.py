@@ -1,4 +1,4 @@
-"""Unit tests of dnnbook.schedules and dnnbook.surfaces: rates promised are rates applied."""
+"""Unit tests of dnnbook.optimizers and dnnbook.optimizers: rates promised are rates applied."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dnnbook import schedules, surfaces
+from dnnbook import optimizers
 
 
 def _tiny_model(learning_rate=0.01) -> keras.Model:
@@ -28,28 +28,28 @@ def _rate(schedule, step):
 
 
 def test_schedule_helpers_give_documented_rates():
-    assert _rate(schedules.power(0.1, 10), 0) == pytest.approx(0.1)
-    assert _rate(schedules.power(0.1, 10), 10) == pytest.approx(0.05)        # halves after `steps`
-    assert _rate(schedules.power(0.1, 10, power=2), 10) == pytest.approx(0.025)
-    assert _rate(schedules.exponential(0.1, 100), 100) == pytest.approx(0.01)  # ten times lower
-    assert _rate(schedules.exponential(0.1, 100), 50) == pytest.approx(0.1 * 0.1 ** 0.5)
-    pw = schedules.piecewise([9], [0.1, 0.01])
+    assert _rate(optimizers.power(0.1, 10), 0) == pytest.approx(0.1)
+    assert _rate(optimizers.power(0.1, 10), 10) == pytest.approx(0.05)        # halves after `steps`
+    assert _rate(optimizers.power(0.1, 10, power=2), 10) == pytest.approx(0.025)
+    assert _rate(optimizers.exponential(0.1, 100), 100) == pytest.approx(0.01)  # ten times lower
+    assert _rate(optimizers.exponential(0.1, 100), 50) == pytest.approx(0.1 * 0.1 ** 0.5)
+    pw = optimizers.piecewise([9], [0.1, 0.01])
     assert _rate(pw, 9) == pytest.approx(0.1) and _rate(pw, 10) == pytest.approx(0.01)
     with pytest.raises(ValueError):
-        schedules.piecewise([5, 10], [0.1, 0.01])
+        optimizers.piecewise([5, 10], [0.1, 0.01])
 
 
 def test_schedule_rates_are_the_schedules_at_every_step():
     steps = np.array([0, 5, 9, 10, 11, 30, 10, 0])
-    for schedule in (schedules.power(0.1, 10), schedules.exponential(0.1, 100), schedules.piecewise([9], [0.1, 0.01]),
-                     schedules.OneCycleSchedule(0.1, 31)):
+    for schedule in (optimizers.power(0.1, 10), optimizers.exponential(0.1, 100), optimizers.piecewise([9], [0.1, 0.01]),
+                     optimizers.OneCycleSchedule(0.1, 31)):
         want = [_rate(schedule, int(t)) for t in steps]
-        np.testing.assert_allclose(schedules.schedule_rates(schedule, steps), want, rtol=1e-6)
+        np.testing.assert_allclose(optimizers.schedule_rates(schedule, steps), want, rtol=1e-6)
 
 
 def test_one_cycle_rate_shape():
     total, top = 101, 1.0
-    rates = [schedules.one_cycle_rate(t, total, top) for t in range(total)]
+    rates = [optimizers.one_cycle_rate(t, total, top) for t in range(total)]
     peak = int(np.argmax(rates))
     assert rates[0] == pytest.approx(0.1) and rates[peak] == pytest.approx(1.0)
     assert peak == 45
@@ -65,14 +65,14 @@ def test_one_cycle_schedule_applies_promised_rate_every_update(steps_per_executi
         pytest.skip("the PyTorch trainer runs one step per call")
     x, y = _data()
     steps = 8 * 3                                      # 8 batches per epoch, 3 epochs
-    cycle = schedules.OneCycleSchedule(0.05, steps)
+    cycle = optimizers.OneCycleSchedule(0.05, steps)
     model = _tiny_model(cycle)
     model.compile(optimizer=model.optimizer, loss="mse", steps_per_execution=steps_per_execution)
-    rec = schedules.RateRecorder()
+    rec = optimizers.RateRecorder()
     rec.prepare(model.optimizer, steps)
     model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=[rec])
     assert len(rec.rates) == steps and rec.epochs == [t // 8 + 1 for t in range(steps)]
-    want = [schedules.one_cycle_rate(t, steps, 0.05) for t in range(steps)]
+    want = [optimizers.one_cycle_rate(t, steps, 0.05) for t in range(steps)]
     np.testing.assert_allclose(rec.rates, want, rtol=1e-5)  # float32 arithmetic in the schedule
     np.testing.assert_allclose([_rate(cycle, t) for t in range(steps + 3)], want + [want[-1]] * 3, rtol=1e-5)
     assert max(rec.rates) == pytest.approx(0.05, rel=1e-6)
@@ -81,8 +81,8 @@ def test_one_cycle_schedule_applies_promised_rate_every_update(steps_per_executi
 def test_rate_recorder_needs_prepare_and_enough_rows():
     x, y = _data()
     with pytest.raises(ValueError, match="prepare"):
-        _tiny_model().fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[schedules.RateRecorder()])
-    model, rec = _tiny_model(), schedules.RateRecorder()
+        _tiny_model().fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[optimizers.RateRecorder()])
+    model, rec = _tiny_model(), optimizers.RateRecorder()
     rec.prepare(model.optimizer, 4)
     with pytest.raises(ValueError, match="prepared for 4 updates, but 8 ran"):
         model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[rec])
@@ -91,7 +91,7 @@ def test_rate_recorder_needs_prepare_and_enough_rows():
 def test_lr_finder_rates_are_exponential_and_applied():
     x, y = _data()
     model = _tiny_model()
-    finder, rec = schedules.LRFinder(1e-4, 1e-1, steps=12, stop_factor=math.inf), schedules.RateRecorder()
+    finder, rec = optimizers.LRFinder(1e-4, 1e-1, steps=12, stop_factor=math.inf), optimizers.RateRecorder()
     rec.prepare(model.optimizer, 8 * 3)
     model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=[finder, rec])
     want = 1e-4 * 1000.0 ** (np.arange(12) / 11)
@@ -104,7 +104,7 @@ def test_lr_finder_rates_are_exponential_and_applied():
 def test_lr_finder_recovers_batch_losses_from_running_mean():
     x, y = _data()
     model = _tiny_model()
-    finder = schedules.LRFinder(1e-6, 2e-6, steps=8, stop_factor=math.inf)   # rate ~ 0: weights barely move
+    finder = optimizers.LRFinder(1e-6, 2e-6, steps=8, stop_factor=math.inf)   # rate ~ 0: weights barely move
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[finder])
     pred = model.predict(x, verbose=0)
     batch_mse = ((pred - y) ** 2).reshape(8, 8).mean(axis=1)
@@ -114,37 +114,37 @@ def test_lr_finder_recovers_batch_losses_from_running_mean():
 def test_suggest_is_minimum_over_ten():
     rates = np.logspace(-5, 1, 1201)                # dense, so the moving average lags little
     losses = (np.log10(rates) + 2) ** 2            # minimum at 1e-2
-    assert schedules.suggest(rates, losses) == pytest.approx(1e-3, rel=0.25)
-    assert schedules.suggest(rates, losses, divisor=1.0) == pytest.approx(1e-2, rel=0.25)
+    assert optimizers.suggest(rates, losses) == pytest.approx(1e-3, rel=0.25)
+    assert optimizers.suggest(rates, losses, divisor=1.0) == pytest.approx(1e-2, rel=0.25)
 
 
 def test_plateau_replay_matches_keras_rule():
     r = 0.1
-    assert schedules.plateau_replay([1.0, 0.9, 0.95, 0.96, 0.5], r, 0.5, 1) == pytest.approx([r, r, r, r / 2, r / 4])
-    assert schedules.plateau_replay([1.0, 1.1, 1.2], r, 0.5, 2) == pytest.approx([r, r, r])
+    assert optimizers.plateau_replay([1.0, 0.9, 0.95, 0.96, 0.5], r, 0.5, 1) == pytest.approx([r, r, r, r / 2, r / 4])
+    assert optimizers.plateau_replay([1.0, 1.1, 1.2], r, 0.5, 2) == pytest.approx([r, r, r])
 
 
 def test_rate_errors_flags_a_wrong_rate():
     rates = pd.DataFrame({"config": "c", "seed": 0, "step": range(4), "epoch": 1, "rate": [0.1, 0.1, 0.1, 0.2]})
     hist = pd.DataFrame({"config": ["c"], "seed": [0], "epoch": [1], "val_loss": [1.0]})
-    err = schedules.rate_errors(rates, hist, {"c": lambda r, h: np.full(len(r), 0.1)})
+    err = optimizers.rate_errors(rates, hist, {"c": lambda r, h: np.full(len(r), 0.1)})
     assert err["c"] == pytest.approx(1.0)
 
 
 def test_descent_matches_closed_form_sgd():
-    bowl = surfaces.quadratic(a=0.1, b=10.0, start=(-9.0, 1.5))
-    path = surfaces.descend(bowl, keras.optimizers.SGD(learning_rate=0.05), steps=20)
+    bowl = optimizers.quadratic(a=0.1, b=10.0, start=(-9.0, 1.5))
+    path = optimizers.descend(bowl, keras.optimizers.SGD(learning_rate=0.05), steps=20)
     t = np.arange(21)
     np.testing.assert_allclose(path[:, 0], -9.0 * (1 - 0.05 * 0.1) ** t, rtol=1e-5)
     np.testing.assert_allclose(path[:, 1], 1.5 * (1 - 0.05 * 10.0) ** t, rtol=1e-4, atol=1e-6)
 
 
 def test_sign_changes_and_divergence():
-    assert surfaces.sign_changes([1, -1, 1, 1e-4, -1], tol=1e-3) == 3
-    assert surfaces.sign_changes([3, 2, 1]) == 0
-    bowl = surfaces.quadratic()
-    path = surfaces.descend(bowl, keras.optimizers.SGD(learning_rate=1.0), steps=400)  # 1 - 10 < -1: diverges
-    assert surfaces.distance_to_minimum(bowl, path) == math.inf
+    assert optimizers.sign_changes([1, -1, 1, 1e-4, -1], tol=1e-3) == 3
+    assert optimizers.sign_changes([3, 2, 1]) == 0
+    bowl = optimizers.quadratic()
+    path = optimizers.descend(bowl, keras.optimizers.SGD(learning_rate=1.0), steps=400)  # 1 - 10 < -1: diverges
+    assert optimizers.distance_to_minimum(bowl, path) == math.inf
 
 
 def test_run_schedules_in_lockstep_match_seed_after_seed():
@@ -154,12 +154,12 @@ def test_run_schedules_in_lockstep_match_seed_after_seed():
 
     def make(rate):
         return models.compile_classifier(models.build_mlp(d.input_shape, d.n_classes, depth=1, width=16),
-                                         schedules.make_optimizer("momentum", rate))
+                                         optimizers.make_optimizer("momentum", rate))
 
-    configs, promises = schedules.schedule_suite(make, 0.05, steps_per_epoch=8, epochs=3)
+    configs, promises = optimizers.schedule_suite(make, 0.05, steps_per_epoch=8, epochs=3)
     pick = {name: configs[name] for name in ("power", "performance", "1cycle")}
-    lock, lock_rates = schedules.run_schedules(pick, d, [1, 2], epochs=3)
-    solo, solo_rates = schedules.run_schedules(pick, d, [1, 2], epochs=3, lockstep=False)
+    lock, lock_rates = optimizers.run_schedules(pick, d, [1, 2], epochs=3)
+    solo, solo_rates = optimizers.run_schedules(pick, d, [1, 2], epochs=3, lockstep=False)
     # a schedule, 1cycle and the rate recorder let the seeds share the optimizer, and the two
     # schedules train as one model at their own rates; ReduceLROnPlateau runs per replica, apart
     assert lock.groupby("config", observed=True)["lockstep"].max().to_dict() == {"power": 4, "performance": 2, "1cycle": 4}
@@ -168,4 +168,4 @@ def test_run_schedules_in_lockstep_match_seed_after_seed():
     np.testing.assert_allclose(lock[cols].to_numpy(), solo[cols].to_numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(lock_rates["rate"], solo_rates["rate"], rtol=1e-6)
     assert len(lock_rates) == 3 * 2 * 3 * 8  # configs × seeds × epochs × steps
-    assert schedules.rate_errors(lock_rates, lock, {k: promises[k] for k in pick}).max() < 1e-5
+    assert optimizers.rate_errors(lock_rates, lock, {k: promises[k] for k in pick}).max() < 1e-5

@@ -3,7 +3,8 @@ import keras
 import numpy as np
 import pytest
 
-from dnnbook import data, experiments, lockstep, models, stacked
+from dnnbook import data, experiments, models
+from dnnbook.engine import lockstep, stacked
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,7 @@ def test_global_clipnorm_clips_each_replica_by_its_own_norm(digits, stacking):
 def test_plateau_lowers_each_replicas_rate_on_its_own_loss(digits, stacking):
     """ReduceLROnPlateau runs once per replica in lockstep: each seed's rates and results equal
     its solo run's, and the seeds' rates part ways (so a shared rate could not pass)."""
-    from dnnbook.schedules import RateRecorder
+    from dnnbook.optimizers import RateRecorder
 
     seeds, kept_l, kept_s, recorders = [3, 4, 5], {}, {}, []
     make = _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9))
@@ -174,7 +175,7 @@ def test_steps_run_as_one_loop_train_as_step_by_step(digits, kw, stacking, monke
     """With LoopedSteps on (JAX; by default only on a GPU) a call's steps run as one compiled
     loop; 13 batches per epoch in calls of 4: three loops of 4 and the short last batch alone.
     Same runs as 1 step per call."""
-    from dnnbook import backend
+    from dnnbook.engine import backend
 
     assert not backend.loops_steps()  # off by default on a CPU, on every backend
     monkeypatch.setattr(backend, "LOOP_STEPS", True)
@@ -201,7 +202,7 @@ def test_steps_loop_on_a_gpu_by_default_with_batches_already_on_the_device(digit
     is on by default (16 steps per call), stacking device arrays; same runs as step by step."""
     import jax
 
-    from dnnbook import backend
+    from dnnbook.engine import backend
 
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert backend.loops_steps() and backend.default_steps_per_execution() == 16
@@ -227,10 +228,10 @@ def test_configs_that_differ_in_activation_and_init_train_as_one_stacked_model(d
     """Stacked configs with equal signatures (here: three activation/initializer pairings) train
     as one model, each replica as it trains in its own config's lockstep (which equals its solo
     run, see above); configs that differ otherwise train apart."""
-    from dnnbook import probes
+    from dnnbook import gradients
 
     names = ["tanh + Glorot", "LeakyReLU + He", "SELU + LeCun"]
-    configs = probes.pairing_configs(names, digits.input_shape, digits.n_classes, depth=3, width=16,
+    configs = gradients.pairing_configs(names, digits.input_shape, digits.n_classes, depth=3, width=16,
                                      optimizer=lambda: keras.optimizers.SGD(0.05, momentum=0.9))
     seeds, kept_g, kept_a = [3, 4], {}, {}
     grouped = experiments.run(configs, digits, seeds, epochs=2, models=kept_g)
@@ -263,7 +264,8 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
     """With the loop on (as on a GPU), plain fits (seed after seed, and the phases of a transfer
     schedule) run several steps per call as one compiled loop and train what step by step trains;
     a per-batch callback keeps a fit step by step."""
-    from dnnbook import backend, transfer
+    from dnnbook import pretraining
+    from dnnbook.engine import backend
 
     def runs(loop: bool):
         monkeypatch.setattr(backend, "LOOP_STEPS", loop)
@@ -272,7 +274,7 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
                                lockstep=False)  # 50 batches an epoch: three loops of 16 and 2 step by step
         make = lambda: (models.build_mlp(digits.input_shape, digits.n_classes, depth=1, width=16), [])  # noqa: E731
         cache: dict = {}
-        moved = transfer.train_schedule(make, digits, transfer.Schedule(frozen_epochs=0, tuned_epochs=2, batch_size=8), seed=3,
+        moved = pretraining.train_schedule(make, digits, pretraining.Schedule(frozen_epochs=0, tuned_epochs=2, batch_size=8), seed=3,
                                         compiled=cache)
         return solo, kept, moved, cache["phases"][0][0]
 
@@ -286,7 +288,7 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
     cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
     np.testing.assert_allclose(moved_on[cols].to_numpy(), moved_off[cols].to_numpy(), rtol=1e-5)
     monkeypatch.setattr(backend, "LOOP_STEPS", True)
-    from dnnbook.schedules import LRFinder
+    from dnnbook.optimizers import LRFinder
     _, model = experiments.train(_factory(digits), digits, seed=3, epochs=1, callbacks=[LRFinder(steps=5)])
     assert type(model) is keras.Sequential  # the finder sets the rate between steps
 
@@ -296,24 +298,24 @@ def test_configs_that_differ_in_rate_or_schedule_train_as_one_model_at_their_own
     each replica at its own rate (a factor on its gradients): each run and the rate recorded at
     every update equal what the config's own lockstep gives; a plateau schedule, which acts on
     the training, trains apart."""
-    from dnnbook import schedules
+    from dnnbook import optimizers
 
     make = lambda rate: _sgd_factory(digits, lambda: keras.optimizers.SGD(rate, momentum=0.9))()  # noqa: E731
-    suite, promises = schedules.schedule_suite(make, 0.05, 13, 3)
+    suite, promises = optimizers.schedule_suite(make, 0.05, 13, 3)
     seeds, kept_g, kept_a = [3, 4], {}, {}
     suite["fast"] = (lambda: make(0.2), lambda: [])
-    grouped, rates_g = schedules.run_schedules(suite, digits, seeds, epochs=3)
+    grouped, rates_g = optimizers.run_schedules(suite, digits, seeds, epochs=3)
     err = capsys.readouterr().err
     assert "6 configs together" in err and "performance, 2 seeds in lockstep (stacked): " in err
     assert (grouped[grouped["config"] != "performance"]["lockstep"] == 12).all()
-    apart, rates_a = schedules.run_schedules(suite, digits, seeds, epochs=3, group=False)
+    apart, rates_a = optimizers.run_schedules(suite, digits, seeds, epochs=3, group=False)
     assert (apart["lockstep"] == 2).all()
     cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
     assert list(grouped["config"]) == list(apart["config"]) and list(grouped["seed"]) == list(apart["seed"])
     np.testing.assert_allclose(grouped[cols].to_numpy(), apart[cols].to_numpy(), rtol=1e-4, atol=1e-5)
     assert list(rates_g["config"]) == list(rates_a["config"]) and list(rates_g["seed"]) == list(rates_a["seed"])
     np.testing.assert_allclose(rates_g["rate"], rates_a["rate"], rtol=1e-6)
-    assert schedules.rate_errors(rates_g, grouped, promises).max() < 1e-5
+    assert optimizers.rate_errors(rates_g, grouped, promises).max() < 1e-5
     # the rates really differ (else one rate for all would pass); the plateau may not act this soon
     together = grouped[grouped["config"] != "performance"]
     assert together.groupby("config", observed=True)["val_loss"].last().nunique() == len(suite) - 1

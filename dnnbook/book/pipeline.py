@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(os.environ.get("DNNBOOK_ROOT", Path(__file__).resolve().parent.parent))
+ROOT = Path(os.environ.get("DNNBOOK_ROOT", Path(__file__).resolve().parents[2]))
 BUILD = Path(os.environ.get("DNNBOOK_BUILD") or ROOT / "_build")
 BUILD = BUILD if BUILD.is_absolute() else ROOT / BUILD
 EXECUTED = BUILD / "executed"
@@ -114,7 +114,7 @@ def execute(chapter: Chapter, profile: str, *, seed: int | None = None, quiet: b
     """Execute one chapter into ``_build/executed/chapters``; return its wall time in seconds."""
     import papermill as pm
 
-    from dnnbook.kernels import AsyncIPCKernelManager
+    from dnnbook.book.kernels import AsyncIPCKernelManager
 
     EXECUTED.joinpath("chapters").mkdir(parents=True, exist_ok=True)
     out = EXECUTED / "chapters" / chapter.path.name
@@ -243,7 +243,7 @@ def validate(selected: list[Chapter], jobs: int = 1) -> None:
     """Re-execute the executed chapters with nbval; checked cells must reproduce exactly.
     ``jobs`` > 1 validates that many chapters at once (pytest-xdist, one chapter per worker)."""
     paths = executed_notebooks(longest_first(selected, None) if jobs > 1 else selected)  # xdist's order
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "dnnbook.kernels", "--nbval-lax",
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "dnnbook.book.kernels", "--nbval-lax",
            "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"),
            "--nbval-cell-timeout", "3600", "--rootdir", str(EXECUTED), *map(str, paths)]
     if jobs > 1 and len(paths) > 1:
@@ -266,7 +266,7 @@ def _stage_notebook(src: Path, dst: Path) -> None:
 
 def build(selected: list[Chapter] | None = None) -> Path:
     """Render the executed chapters to ``_build/html``; return the path of ``index.html``."""
-    from dnnbook import book_pages
+    from dnnbook.book import pages
 
     selected = selected if selected is not None else chapters()
     paths = executed_notebooks(selected)
@@ -282,13 +282,13 @@ def build(selected: list[Chapter] | None = None) -> Path:
     (site / "chapters").mkdir()
     for p in paths:
         _stage_notebook(p, site / "chapters" / p.name)
-    from dnnbook.defaults import MissingEvidence
+    from dnnbook.book.defaults import MissingEvidence
 
     try:
-        book_pages.write_pages(site, paths, json.loads(STATUS.read_text()) if STATUS.exists() else {})
+        pages.write_pages(site, paths, json.loads(STATUS.read_text()) if STATUS.exists() else {})
     except MissingEvidence as exc:
         raise PipelineError(str(exc)) from None
-    book_pages.restrict_toc(site / "_toc.yml", [c.name for c in selected])
+    pages.restrict_toc(site / "_toc.yml", [c.name for c in selected])
     cmd = [sys.executable, "-m", "jupyter_book", "build", str(site), "-W", "--keep-going", "-q"]
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
     if jb:

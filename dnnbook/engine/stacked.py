@@ -1,6 +1,6 @@
 """Stacked replicas: K copies of a plain MLP fused into one model with K-wide layers.
 
-Where :func:`dnnbook.lockstep.combine` puts K replicas side by side (K sets of small ops per
+Where :func:`dnnbook.engine.lockstep.combine` puts K replicas side by side (K sets of small ops per
 step), this rewrites them into one model whose every layer carries all K: a Dense layer holds a
 ``(K, in, out)`` kernel and does one batched matrix product, and per-feature layers (activations,
 BatchNormalization, PReLU) act on the K replicas' features laid side by side, ``(batch, K·units)``.
@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from dnnbook.backend import LoopedSteps
+from dnnbook.engine.backend import LoopedSteps
 from dnnbook.models import fresh_optimizer
 
 # optimizers whose update of a weight reads only that weight's gradient and state
@@ -212,7 +212,7 @@ def signature(model: keras.Model, *, own_rates: bool = False) -> tuple:
     """What replicas stacked together must share: every layer's settings but its initializers
     (activation layers only by position), the optimizer's and the compile settings; with
     ``own_rates``, the optimizer's learning rate is left out (for an optimizer whose replicas can
-    each have their own, see :func:`dnnbook.lockstep.own_rates`). Models of different
+    each have their own, see :func:`dnnbook.engine.lockstep.own_rates`). Models of different
     configurations with equal signatures can be stacked into one model, each replica with its
     own activations (:class:`StackedActivation`), initial weights and, so, its own rate."""
     layers = tuple("activation" if isinstance(layer, ACTIVATION_LAYERS) else _settings(layer)
@@ -377,7 +377,7 @@ def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1,
 
 def replica_specs(model: keras.Model) -> dict[int, tuple]:
     """Where each replica's part of every trainable variable of a :func:`stack` model sits, keyed
-    by ``id(variable)`` (see :mod:`dnnbook.replica_grads`): a stacked kernel along its K axis,
+    by ``id(variable)`` (see :mod:`dnnbook.engine.replica_grads`): a stacked kernel along its K axis,
     every other weight (biases, BN, PReLU) as K equal blocks one after the other."""
     specs = {}
     for _, new in model._stacked_layers:  # noqa: SLF001

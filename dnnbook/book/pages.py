@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Mapping
 
-from dnnbook.claims import FAIL, PASS
-
-CLAIM_LINE = re.compile(rf"^({PASS}|{FAIL}) (.+?) — (.+?)(?: \[([^\]]+)\])?$")
+from dnnbook.claims import MIME, PASS
 
 
 def chapter_title(nb: Mapping) -> str:
@@ -22,18 +19,15 @@ def chapter_title(nb: Mapping) -> str:
 
 
 def claims_in(nb_path: Path) -> list[dict]:
-    """Every claim line printed in an executed notebook, in order."""
+    """Every claim record (:data:`dnnbook.claims.MIME`) displayed in an executed notebook, in
+    order: ``statement``, ``status``, ``holds``, ``evidence``, ``margin``, ``figure``."""
     nb = json.loads(Path(nb_path).read_text())
     found = []
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
-            if out.get("output_type") != "stream" or out.get("name") != "stdout":
-                continue
-            for line in "".join(out.get("text", "")).splitlines():
-                m = CLAIM_LINE.match(line.strip())
-                if m:
-                    found.append({"holds": m.group(1) == PASS, "statement": m.group(2),
-                                  "evidence": m.group(3), "figure": m.group(4) or ""})
+            rec = out.get("data", {}).get(MIME) if out.get("output_type") == "display_data" else None
+            if rec:
+                found.append({**rec, "holds": rec["status"] == PASS})
     return found
 
 
@@ -57,7 +51,7 @@ def claims_page(paths: list[Path]) -> str:
             continue
         lines += ["| status | claim | evidence | shown in |", "|---|---|---|---|"]
         for c in found:
-            status = "✓ holds" if c["holds"] else "✗ fails"
+            status = "✓ holds" if c["holds"] else f"{c['status']} fails"
             lines.append(f"| {status} | {_cell(c['statement'])} | {_cell(c['evidence'])} | {_cell(c['figure'])} |")
         lines.append("")
     lines.insert(4, f"This build checked **{total}** claims.")
@@ -79,7 +73,7 @@ def status_page(status: Mapping[str, Mapping]) -> str:
 
 def write_pages(site: Path, paths: list[Path], status: Mapping[str, Mapping]) -> None:
     """Write ``claims.md``, ``defaults.md`` and ``status.md`` into the staged book folder."""
-    from dnnbook import defaults
+    from dnnbook.book import defaults
 
     (site / "claims.md").write_text(claims_page(paths), encoding="utf-8")
     defaults.write(site, {p.stem: claims_in(p) for p in paths})

@@ -5,7 +5,7 @@ kernel to take. Kernels started at the same moment by separate processes (chapte
 ``--jobs``, nbval under pytest-xdist) can pick the same port; the second kernel then dies
 ("Address already in use") and its chapter fails after a 60-second start-up timeout. Unix sockets
 at a path unique to each kernel cannot collide. papermill gets :class:`AsyncIPCKernelManager`;
-loaded as a pytest plugin (``-p dnnbook.kernels``), this module gives nbval's kernels the same.
+loaded as a pytest plugin (``-p dnnbook.book.kernels``), this module gives nbval's kernels the same.
 """
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""Probes that look inside a network: per-layer gradient norms, activation statistics, dead units.
+"""Chapter 1, vanishing and exploding gradients: probes that look inside a network and clipping.
 
-Also the activation/initializer pairings of the gradients chapter and the saturation arithmetic
-of the logistic function. The gradients themselves come from :func:`dnnbook.backend.gradients`,
-the only backend-specific code in dnnbook; everything here uses ``keras`` and NumPy.
+Probes measure per-layer gradient norms, activation statistics and dead units; the
+activation/initializer pairings of the chapter and the saturation arithmetic of the logistic
+function live here too. :func:`clipped_update` shows what ``clipvalue``, ``clipnorm`` and
+``global_clipnorm`` do to a given gradient through a real Keras optimizer. Gradients come from
+:func:`dnnbook.engine.backend.gradients`; everything here uses ``keras`` and NumPy.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from dnnbook import backend, models
+from dnnbook import models
+from dnnbook.engine import backend
 
 ACTIVATION_LAYERS = (keras.layers.Activation, keras.layers.LeakyReLU, keras.layers.PReLU,
                      keras.layers.ELU, keras.layers.ReLU)
@@ -114,7 +117,7 @@ class EpochProbe(keras.callbacks.Callback):
     ``self.frame`` gets one row per epoch and Dense layer (``grad_norm``, as
     :func:`layer_gradient_norms`) and ``self.activations`` one per epoch and hidden activation
     layer (``mean``, ``std``, as :func:`activation_stats`). Gradients and activations come from
-    one pass (:func:`dnnbook.backend.probe_function`), compiled once per fit (TensorFlow) when
+    one pass (:func:`dnnbook.engine.backend.probe_function`), compiled once per fit (TensorFlow) when
     the fit has at least ``compile_from`` epochs: a trace costs about as much as seven eager
     passes and saves about three quarters of each later one (``benchmarks/probe_overhead.py``).
     """
@@ -367,3 +370,30 @@ def plot_sigmoid(depths: Sequence[int] = tuple(range(1, 21))):
     b.legend(loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def clipped_update(gradients: Sequence[Any], **clip: Any) -> list[np.ndarray]:
+    """The step plain SGD (learning rate 1) takes for ``gradients`` with the given clipping.
+
+    ``gradients`` holds one array per variable; ``clip`` is passed to the optimizer
+    (``clipvalue=``, ``clipnorm=`` or ``global_clipnorm=``). Variables start at zero, one
+    ``apply_gradients`` call is made and ``-(new value)`` is read back: the clipped gradient.
+    """
+    grads = [np.asarray(g, dtype="float32") for g in gradients]
+    variables = [keras.Variable(np.zeros_like(g), name=f"w{i}") for i, g in enumerate(grads)]
+    optimizer = keras.optimizers.SGD(learning_rate=1.0, **clip)
+    optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
+    return [-np.asarray(keras.ops.convert_to_numpy(v)) for v in variables]
+
+
+def clipping_table(gradients: Sequence[Any], settings: dict[str, dict[str, Any]]) -> "Any":
+    """One row per clipping setting: the clipped gradient of each variable, and the global norm."""
+    import pandas as pd
+
+    rows = {}
+    for name, clip in settings.items():
+        out = clipped_update(gradients, **clip)
+        row = {f"variable {i + 1}": np.round(g, 8).tolist() for i, g in enumerate(out)}
+        row["global norm"] = float(np.sqrt(sum(float((g.astype("float64") ** 2).sum()) for g in out)))
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

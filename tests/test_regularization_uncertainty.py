@@ -1,11 +1,11 @@
-"""Unit tests of dnnbook.uncertainty on hand-computable inputs (and one tiny dropout model)."""
+"""Unit tests of dnnbook.regularization on hand-computable inputs (and one tiny dropout model)."""
 import math
 
 import keras
 import numpy as np
 import pytest
 
-from dnnbook import uncertainty as u
+from dnnbook import regularization as u
 
 
 def test_nll_and_accuracy_by_hand():

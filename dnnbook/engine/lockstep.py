@@ -6,7 +6,7 @@ is the sum of theirs. Nothing couples them: the gradient of a sum w.r.t. one rep
 weights is that replica's own gradient, and per-variable optimizers (SGD, momentum, Adam...)
 keep per-variable state. So, given the same batch order, each replica ends with the weights
 a solo ``fit`` gives. What would couple them is refused (see :func:`why_not`). Where the
-model allows, :func:`fit` stacks the replicas instead (:mod:`dnnbook.stacked`): the same
+model allows, :func:`fit` stacks the replicas instead (:mod:`dnnbook.engine.stacked`): the same
 training with one batched product per layer instead of K small ones.
 """
 from __future__ import annotations
@@ -17,12 +17,18 @@ import keras
 import numpy as np
 import pandas as pd
 
-from dnnbook.backend import LoopedSteps
 from dnnbook.data import Splits
-from dnnbook.experiments import EpochLogs, EpochTimer, observers, per_batch, prepare, updates
+from dnnbook.engine.backend import LoopedSteps
+from dnnbook.engine.callbacks import (
+    EpochLogs,
+    EpochTimer,
+    observers,
+    per_batch,
+    prepare,
+    updates,
+)
+from dnnbook.engine.stacked import PENALTY, penalty_tracker, track_penalties
 from dnnbook.models import fresh_optimizer
-from dnnbook.stacked import PENALTY, penalty_tracker, track_penalties
-
 
 SOLO_LOSS = "solo_loss"
 FIT_KWARGS = ("validation_batch_size",)  # fit options that mean the same for every replica
@@ -82,8 +88,8 @@ def shares_alike(callback: keras.callbacks.Callback) -> bool:
 def callbacks_problem(callbacks: Sequence[keras.callbacks.Callback] | None, model: keras.Model) -> str | None:
     """Why these callbacks rule out lockstep for replicas of ``model`` (None if they do not):
     each must act only on what replicas share alike (:func:`shares_alike`) or be a
-    ``ReduceLROnPlateau`` that can run per replica (:func:`dnnbook.replica_grads.plateau_problem`)."""
-    from dnnbook.replica_grads import plateau_problem
+    ``ReduceLROnPlateau`` that can run per replica (:func:`dnnbook.engine.replica_grads.plateau_problem`)."""
+    from dnnbook.engine.replica_grads import plateau_problem
 
     for c in callbacks or ():
         if isinstance(c, keras.callbacks.ReduceLROnPlateau):
@@ -97,9 +103,9 @@ def callbacks_problem(callbacks: Sequence[keras.callbacks.Callback] | None, mode
 
 def own_rates(replicas: Sequence[keras.Model]) -> list | None:
     """Each replica's learning rate (a value or a schedule) where they differ, else None.
-    Replicas of different rates train together only where :func:`dnnbook.replica_grads.rate_problem`
+    Replicas of different rates train together only where :func:`dnnbook.engine.replica_grads.rate_problem`
     allows: their rates then act as factors on their own gradients."""
-    from dnnbook import replica_grads
+    from dnnbook.engine import replica_grads
 
     keys = [replica_grads.rate_key(r.optimizer) for r in replicas]
     if all(key == keys[0] for key in keys):
@@ -112,8 +118,8 @@ def own_rates(replicas: Sequence[keras.Model]) -> list | None:
 
 def layout(model: keras.Model, stacking: bool = True) -> str:
     """How replicas of ``model`` train in lockstep: ``"stacked"`` into K-wide layers where
-    :func:`dnnbook.stacked.why_not` allows (and ``stacking``), else ``"side by side"``."""
-    from dnnbook import stacked
+    :func:`dnnbook.engine.stacked.why_not` allows (and ``stacking``), else ``"side by side"``."""
+    from dnnbook.engine import stacked
 
     return "stacked" if stacking and stacked.why_not(model) is None else "side by side"
 
@@ -150,7 +156,7 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
         ) -> list[pd.DataFrame]:
     """Train ``replicas`` together; return one per-epoch history frame per replica.
 
-    The replicas are stacked into K-wide layers where :func:`dnnbook.stacked.why_not` allows
+    The replicas are stacked into K-wide layers where :func:`dnnbook.engine.stacked.why_not` allows
     (and ``stacking``), and put side by side otherwise; either way their trained weights end up
     in ``replicas``. ``epoch_time`` is the lockstep epoch time divided by the number of
     replicas; with ``evaluate_test`` the frames get ``test_loss`` and ``test_accuracy``;
@@ -158,13 +164,13 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     end of every epoch. ``fit_kwargs`` may only hold :data:`FIT_KWARGS`. ``callbacks`` may only
     be ones that act on what all replicas share alike (:func:`shares_alike`: the learning rate
     of the one optimizer) or a ``ReduceLROnPlateau``, which runs once per replica
-    (:class:`dnnbook.replica_grads.ReplicaPlateau`); with a callback that may act between any
+    (:class:`dnnbook.engine.replica_grads.ReplicaPlateau`); with a callback that may act between any
     two steps, every step is its own execution (see :func:`dnnbook.experiments.per_batch`).
     ``global_clipnorm`` clips each replica's gradients by their own global norm, and replicas
     of different learning rates or schedules (plain SGD only, and only callbacks that observe)
-    each train at their own (:func:`own_rates`, :mod:`dnnbook.replica_grads`).
+    each train at their own (:func:`own_rates`, :mod:`dnnbook.engine.replica_grads`).
     """
-    from dnnbook import replica_grads, stacked
+    from dnnbook.engine import replica_grads, stacked
     from dnnbook.runtime import seed_everything
 
     reason = why_not(replicas[0]) or fit_kwargs_problem(fit_kwargs) or callbacks_problem(callbacks, replicas[0])
