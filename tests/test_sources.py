@@ -39,9 +39,15 @@ def test_template_badge_install_parameters_setup(chapter):
     install = "".join(cells[1]["source"])
     assert '"google.colab" in sys.modules' in install and "pip" in install and f"github.com/{REPO}" in install
     assert "==" not in install, "Colab install uses version ranges, never exact pins"
+    assert "remove-cell" in cells[1].get("metadata", {}).get("tags", []), "the install cell is hidden"
+    assert "](https://colab.research.google.com/assets/colab-badge.svg)" in first, "absolute badge image"
+    for cell in cells:
+        assert "NBVAL_CHECK_OUTPUT" not in "".join(cell["source"]), "use the nbval-check-output tag"
     params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1
-    assert re.fullmatch(r'PROFILE = "quick"[^\n]*\nSEED = 42', "".join(params[0]["source"]).strip())
+    source = "".join(params[0]["source"]).strip()
+    assert re.fullmatch(r'(#[^\n]*\n)*PROFILE = "quick"[^\n]*\nSEED = 42', source)
+    assert "on a 2-core CPU" in source and "GPU" in source, "the parameters cell says how long it takes"
     setup = "".join(cells[cells.index(params[0]) + 1]["source"])
     assert "dnnbook.profiles.get(PROFILE)" in setup and "dnnbook.runtime.setup(SEED" in setup
 
