@@ -297,3 +297,13 @@ def format_table(summary: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     out["95% CI"] = [f"[{fmt.format(lo)}, {fmt.format(hi)}]" for lo, hi in zip(summary["ci_low"], summary["ci_high"])]
     out["n"] = summary["n"].astype(int)
     return out
+
+
+def concat(frames: Iterable[pd.DataFrame], order: Iterable[str] | None = None) -> pd.DataFrame:
+    """Stack tidy frames into one whose ``config`` column is an ordered categorical: in
+    ``order`` if given, else in the order the configs first appear, so that tables and plots
+    list the configurations as the experiment does."""
+    df = pd.concat(list(frames), ignore_index=True)
+    names = list(order) if order is not None else list(dict.fromkeys(df["config"]))
+    df["config"] = pd.Categorical(df["config"].astype(str), categories=names, ordered=True)
+    return df

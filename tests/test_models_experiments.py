@@ -90,3 +90,14 @@ def test_summaries(digits):
     assert list(experiments.per_run(ordered)["best"].unstack("seed").index) == ["y", "x"]
     with pytest.raises(KeyError, match="no column 'f1'"):
         experiments.per_run(df, "f1")
+
+
+def test_concat_keeps_the_config_order():
+    import pandas as pd
+
+    a = pd.DataFrame({"config": ["b", "b"], "seed": [1, 2]})
+    b = pd.DataFrame({"config": ["a"], "seed": [1]})
+    df = experiments.concat([a, b])
+    assert list(df["config"].cat.categories) == ["b", "a"] and df["config"].cat.ordered
+    df = experiments.concat([a, b], order=["a", "b"])
+    assert list(df.sort_values("config")["config"]) == ["a", "b", "b"]
