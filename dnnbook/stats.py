@@ -44,3 +44,38 @@ def paired_diff(a, b, level: float = 0.95) -> Interval:
     if a.shape != b.shape:
         raise ValueError(f"paired samples differ in shape: {a.shape} vs {b.shape}")
     return mean_ci(a - b, level)
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """A paired two one-sided tests (TOST) result: the ``1 - 2·alpha`` CI of the mean
+    difference and the equivalence margin. The difference is shown to lie within
+    ``±margin`` (at level ``alpha``) when that whole CI lies inside it."""
+
+    diff: Interval
+    margin: float
+    alpha: float
+
+    @property
+    def holds(self) -> bool:
+        """Whether the CI lies strictly inside ``(-margin, margin)``."""
+        return -self.margin < self.diff.low and self.diff.high < self.margin
+
+    @property
+    def slack(self) -> float:
+        """How far the CI's farther end lies inside the margin (negative: outside)."""
+        return self.margin - max(abs(self.diff.low), abs(self.diff.high))
+
+    def __str__(self) -> str:
+        level = 1 - 2 * self.alpha
+        return (f"difference {self.diff.mean:+.4f}, {level:.0%} CI [{self.diff.low:+.4f}, "
+                f"{self.diff.high:+.4f}] against a margin of ±{self.margin:g} (TOST, n={self.diff.n})")
+
+
+def equivalent(a, b, margin: float, alpha: float = 0.05) -> Equivalence:
+    """Paired equivalence test of ``a - b`` against ``±margin`` (TOST at level ``alpha``:
+    the ``1 - 2·alpha`` CI of the mean difference must lie inside the margin). Use it for a
+    claim that two things do *not* differ: a CI that merely contains 0 says nothing."""
+    if margin <= 0:
+        raise ValueError(f"the equivalence margin must be positive, got {margin}")
+    return Equivalence(paired_diff(a, b, level=1 - 2 * alpha), float(margin), float(alpha))

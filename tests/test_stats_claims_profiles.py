@@ -71,3 +71,15 @@ def test_profiles_get_and_errors():
     with pytest.raises(KeyError, match="no section 'nope'"):
         q.section("nope")
     assert set(q.sections) == set(f.sections)
+
+
+def test_equivalence_needs_the_whole_ci_inside_the_margin():
+    a = np.array([0.80, 0.81, 0.82, 0.80, 0.81])
+    close = stats.equivalent(a, a - 0.001, margin=0.02)
+    assert close.holds and close.slack > 0 and "TOST" in str(close)
+    far = stats.equivalent(a, a - 0.05, margin=0.02)
+    assert not far.holds and far.slack < 0
+    noisy = stats.equivalent(a, np.array([0.70, 0.90, 0.75, 0.88, 0.81]), margin=0.02)
+    assert not noisy.holds, "a wide CI around 0 is no evidence of equivalence"
+    with pytest.raises(ValueError, match="positive"):
+        stats.equivalent(a, a, margin=0)
