@@ -37,7 +37,7 @@ $(VENV)/.torch: $(VENV)/.base
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	touch $@
 
-install: $(VENV)/.base $(if $(filter jax,$(BACKEND)),$(VENV)/.jax) $(if $(filter torch,$(BACKEND)),$(VENV)/.torch)
+install: $(VENV)/.base $(VENV)/.mathjax $(if $(filter jax,$(BACKEND)),$(VENV)/.jax) $(if $(filter torch,$(BACKEND)),$(VENV)/.torch)
 
 install-all: $(VENV)/.base $(VENV)/.jax $(VENV)/.torch
 
@@ -59,6 +59,14 @@ browser-deps: $(VENV)/.base
 	elif [ -n "$(APT_GET)" ]; then echo "== installing Debian's chromium"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium is needed for the browser tests: install it as /usr/bin/chromium" >&2; exit 1; fi
+
+# MathJax 3 (npm's mathjax) in the virtual environment: the build copies it into the book, so
+# formulas render offline (the build stops without it; DNNBOOK_MATHJAX=cdn loads a CDN's instead)
+MATHJAX_SPEC ?= mathjax@3.2.2
+$(VENV)/.mathjax: $(VENV)/.base
+	@command -v npm >/dev/null || { echo "npm is needed to install MathJax for the book: install Node.js (apt-get install npm)" >&2; exit 1; }
+	npm install --prefix $(VENV)/mathjax --no-audit --no-fund --loglevel=error "$(MATHJAX_SPEC)"
+	touch $@
 
 book: install data
 	$(PY) -m dnnbook all --profile $(PROFILE) --backend $(BACKEND) --jobs $(JOBS)

@@ -3,16 +3,20 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium; elsewhere $CHROMIUM (GitHub's Ubuntu images: /usr/bin/chromium or /usr/bin/google-chrome)
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Console messages of the theme itself that are not failures of the book, and the DNS failure
-# of external hosts (MathJax's CDN) on a machine without internet: readers online load them.
-BENIGN_CONSOLE = ("Got invalid theme mode", "Failed to load resource: net::ERR_NAME_NOT_RESOLVED")
+# of external hosts (a badge image) on a machine without internet: readers online load them.
+# A request aborted by ``open_page(offline=True)`` is reported in its ``blocked`` list instead.
+BENIGN_CONSOLE = ("Got invalid theme mode", "Failed to load resource: net::ERR_NAME_NOT_RESOLVED",
+                  "Failed to load resource: net::ERR_INTERNET_DISCONNECTED")
 ERROR_SELECTORS = (".output.traceback", ".output.error", ".output.stderr", "div.stderr", "pre.error")
 
 
@@ -35,9 +39,28 @@ def serve(root: Path):
         server.server_close()
 
 
-def open_page(browser, url: str):
-    """Load ``url`` in a new page; return the page and the console errors it logged."""
+def is_local(url: str) -> bool:
+    """Whether ``url`` is served by this machine (a file, inline data or localhost)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme in ("file", "data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost")
+
+
+def open_page(browser, url: str, *, offline: bool = False, blocked: list[str] | None = None):
+    """Load ``url`` in a new page; return the page and the console errors it logged.
+    ``offline`` aborts every request that would leave the machine (and records it in ``blocked``)."""
     page = browser.new_page(viewport={"width": 1200, "height": 900})
+    if offline:
+        def route(r):
+            if is_local(r.request.url):
+                r.continue_()
+            else:
+                if blocked is not None:
+                    blocked.append(r.request.url)
+                r.abort("internetdisconnected")
+
+        page.route("**/*", route)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error"
             and not m.text.startswith(BENIGN_CONSOLE) else None)
@@ -53,6 +76,25 @@ def open_page(browser, url: str):
         errors.append(f"HTTP {response.status if response else 'no response'} for {url}")
     page.wait_for_load_state("networkidle")
     return page, errors
+
+
+def math_problems(page) -> list[str]:
+    """What is wrong with a page's formulas: none typeset by MathJax, or TeX left raw."""
+    problems = []
+    if page.evaluate("() => !!(window.MathJax && MathJax.startup && MathJax.startup.promise)"):
+        page.evaluate("() => MathJax.startup.promise")  # typesetting done
+    else:
+        problems.append("MathJax did not load")
+    typeset = page.locator("mjx-container").count()
+    math = page.locator(".math").count()
+    if math and typeset < math:
+        problems.append(f"{math - typeset} of {math} formulas not typeset by MathJax")
+    text = page.inner_text("article") if page.locator("article").count() else page.inner_text("body")
+    for raw in ("\\(", "\\["):
+        if raw in text:
+            at = text.index(raw)
+            problems.append(f"raw TeX on the page: {text[max(0, at - 30):at + 50]!r}")
+    return problems
 
 
 def page_problems(page, console_errors: list[str], claim_statements: list[str] = ()) -> list[str]:

@@ -62,3 +62,74 @@ def test_every_default_cites_a_claim_its_chapter_source_states():
         (path,) = chapters.glob(f"{d.chapter}_*.ipynb")
         code = "".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         assert d.claim_phrase in code, f"{d.topic!r}: {path.name} states no claim with {d.claim_phrase!r}"
+
+
+RUN = {"profile": "full", "backend": "jax", "seed": 7, "seconds": 480.2, "date": "2026-11-27 04:00 UTC",
+       "environment": "backend jax 0.7.1 | keras 3.15.1 | python 3.11.7 | GPU NVIDIA H200 | profile full "
+                      "| deterministic ops | seed 7"}
+
+
+def test_run_banner_names_profile_backend_seeds_hardware_date_and_seconds():
+    banner = pages.run_banner(RUN)
+    assert banner.startswith("```{admonition} How this page was run\n:class: dnnbook-run-banner")
+    for part in ("profile **full**", "backend jax 0.7.1, Keras 3.15.1", "seeds 7, 8, … (base seed 7)",
+                 "hardware GPU NVIDIA H200", "executed 2026-11-27 04:00 UTC in 480.2 s"):
+        assert part in banner, part
+    old = pages.run_banner({"profile": "quick", "backend": "tensorflow", "seconds": 3,
+                            "environment": "backend tensorflow 2.21.0 | CPU 2 cores | seed 42"})
+    assert "seeds 42, 43, … (base seed 42)" in old and "hardware CPU 2 cores" in old
+
+
+def test_staged_chapter_carries_the_banner_under_its_title(tmp_path):
+    from dnnbook.book import pipeline
+
+    src = _executed(tmp_path / "03_x.ipynb", [])
+    nb = nbformat.read(src, as_version=4)
+    nb.cells[0].source += f"\n\n[![Open In Colab]({pipeline.COLAB_BADGE})](https://colab.research.google.com/x)"
+    nbformat.write(nb, src)
+    pipeline._stage_notebook(src, tmp_path / "staged.ipynb", RUN)
+    cells = nbformat.read(tmp_path / "staged.ipynb", as_version=4).cells
+    assert cells[0].source.startswith("# A chapter") and "How this page was run" in cells[1].source
+    # the badge image is the book's own copy; the link still opens Colab
+    assert f"[![Open In Colab]({pipeline.LOCAL_BADGE})](https://colab.research.google.com/x)" in cells[0].source
+    pipeline._stage_notebook(src, tmp_path / "plain.ipynb")
+    assert len(nbformat.read(tmp_path / "plain.ipynb", as_version=4).cells) == len(cells) - 1
+
+
+def test_sweep_page_shows_the_committed_tables_or_says_there_is_none(tmp_path):
+    assert "No sweep has been committed yet." in pages.sweep_page(tmp_path)
+    (tmp_path / "sweep-quick.md").write_text("# Seed sweep\n\n| chapter | claim |\n|---|---|\n| 03 | a |\n")
+    page = pages.sweep_page(tmp_path)
+    assert page.startswith("# Claims over seeds") and "## Profile quick" in page and "| 03 | a |" in page
+    assert page.count("# Seed sweep") == 0
+
+
+def test_the_build_serves_its_own_mathjax_or_says_how_to_get_one(tmp_path, monkeypatch):
+    import yaml
+
+    from dnnbook.book import pipeline
+
+    site = tmp_path / "site"
+    (site / "_static").mkdir(parents=True)
+    (site / "_config.yml").write_text("title: t\nsphinx:\n  config:\n    smartquotes: false\n")
+    es5 = tmp_path / "mathjax" / "es5"
+    (es5 / "sre").mkdir(parents=True)
+    (es5 / "output" / "chtml" / "fonts").mkdir(parents=True)
+    for f in ("tex-mml-chtml.js", "tex-svg.js", "sre/speech.js", "output/chtml/fonts/a.woff"):
+        (es5 / f).write_text("//")
+    monkeypatch.setenv("DNNBOOK_MATHJAX", str(es5))
+    assert pipeline.find_mathjax() == es5
+    assert pipeline._stage_mathjax(site) == es5
+    assert not (site / "_static" / "mathjax").exists()  # Jupyter Book would load every script there
+    pipeline._copy_mathjax(es5, tmp_path / "html")
+    copied = tmp_path / "html" / "_static" / "mathjax"
+    assert (copied / "tex-mml-chtml.js").exists() and (copied / "output/chtml/fonts/a.woff").exists()
+    assert not (copied / "sre").exists() and not (copied / "tex-svg.js").exists()
+    config = yaml.safe_load((site / "_config.yml").read_text())["sphinx"]["config"]
+    assert config == {"smartquotes": False, "mathjax_path": "mathjax/tex-mml-chtml.js"}
+
+    monkeypatch.setattr(pipeline, "find_mathjax", lambda: None)
+    with pytest.raises(pipeline.PipelineError, match="no local MathJax.*make install"):
+        pipeline._stage_mathjax(site)
+    monkeypatch.setenv("DNNBOOK_MATHJAX", "cdn")  # an explicit choice to need the internet
+    assert pipeline._stage_mathjax(site) is None

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from dnnbook.book import pages, pipeline
-from tests.browser_check import CHROMIUM, CHROMIUM_ARGS, open_page, page_problems, serve
+from tests.browser_check import CHROMIUM, CHROMIUM_ARGS, math_problems, open_page, page_problems, serve
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -19,7 +19,8 @@ REPO = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].r
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium")
+        pytest.fail(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium "
+                    "(or set $CHROMIUM to a Chromium or Chrome binary)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -54,7 +55,7 @@ def test_chapter_page_as_a_reader_sees_it(browser, site, chapter):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", ["index", "claims", "defaults", "status"])
+@pytest.mark.parametrize("name", ["index", "claims", "sweep", "defaults", "status"])
 def test_front_pages_load_cleanly(browser, site, name):
     page, errors = open_page(browser, f"{site}/{name}.html")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -65,6 +66,43 @@ def test_front_pages_load_cleanly(browser, site, name):
     assert not problems, "\n".join(problems)
     if name == "index":  # a redirect to the first page of the book
         assert landed.endswith("/intro.html"), landed
+
+
+def _pages_with_formulas() -> list[str]:
+    return sorted(p.stem for p in (HTML / "chapters").glob("*.html")
+                  if 'class="math' in p.read_text(encoding="utf-8"))
+
+
+def test_formulas_render_with_the_network_blocked(browser, site):
+    """MathJax is served by the book itself: offline, every formula is typeset, none left as raw TeX."""
+    with_math = _pages_with_formulas()
+    assert with_math, f"no built chapter page in {HTML / 'chapters'} has a formula"
+    for name in with_math:
+        blocked: list[str] = []
+        page, errors = open_page(browser, f"{site}/chapters/{name}.html", offline=True, blocked=blocked)
+        problems = math_problems(page)
+        typeset = page.locator("mjx-container").count()
+        page.close()
+        assert typeset > 0 and not problems, f"{name}: " + "; ".join(problems)
+        assert not blocked, f"{name} asks the internet for {blocked}"
+        assert not errors, f"{name}: {errors}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_chapter_page_says_how_it_was_run(browser, site, chapter):
+    run = json.loads(pipeline.STATUS.read_text())[chapter.name]
+    page, _ = open_page(browser, f"{site}/chapters/{chapter.name}.html")
+    banners = page.locator(".dnnbook-run-banner").count()
+    text = page.locator(".dnnbook-run-banner").first.inner_text() if banners else ""
+    title_above = page.evaluate("() => { const b = document.querySelector('.dnnbook-run-banner');"
+                                " const h = document.querySelector('h1');"
+                                " return !!(b && h && (h.compareDocumentPosition(b) & 4)); }")
+    page.close()
+    assert banners == 1, f"{chapter.name} has {banners} run banners"
+    for part in (f"profile {run['profile']}", f"backend {run['backend']}", "seeds ", "hardware ",
+                 f"in {run['seconds']} s", run["date"]):
+        assert part in text, f"{chapter.name}: {part!r} missing from the banner {text!r}"
+    assert title_above, f"{chapter.name}: the banner should sit under the title"
 
 
 def test_table_of_contents_reaches_every_chapter(browser, site):

@@ -71,7 +71,7 @@ def fake_book(tmp_path, tiny_fashion):
                                    "      - file: chapters/00_fine\n      - file: chapters/01_boom\n"
                                    "  - caption: About\n    chapters:\n      - file: claims\n      - file: status\n")
     _notebook(root / "chapters" / "00_fine.ipynb",
-              "from dnnbook.claims import claim\nprint('backend fake | profile', PROFILE)\n"
+              "from dnnbook.claims import claim\nprint('backend fake | profile', PROFILE, '| seed', SEED)\n"
               "claim('one is one', 1 == 1, 'checked')")
     _notebook(root / "chapters" / "01_boom.ipynb", "x = 1\nraise ValueError('boom in the chapter')")
     env = {"DNNBOOK_ROOT": str(root), "DNNBOOK_BUILD": str(root / "_build")}
@@ -109,7 +109,13 @@ def test_good_chapter_executes_validates_and_builds(fake_book):
     assert "one is one" in claims_html
     status = json.loads((root / "_build" / "executed" / "status.json").read_text())
     assert status["00_fine"]["profile"] == "quick" and status["00_fine"]["seconds"] > 0
+    assert status["00_fine"]["seed"] == 42  # the chapter's own, named by its environment line
     assert "00_fine" in r.stdout and "The book is at" in r.stdout
+    # formulas offline: the book serves its own MathJax, and loads no other
+    page = (root / "_build" / "html" / "chapters" / "00_fine.html").read_text()
+    assert (root / "_build" / "html" / "_static" / "mathjax" / "tex-mml-chtml.js").exists()
+    assert "_static/mathjax/tex-mml-chtml.js" in page and "cdn.jsdelivr.net/npm/mathjax" not in page
+    assert "How this page was run" in page and "profile <strong>quick</strong>" in page
 
 
 @pytest.mark.pipeline

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dnnbook {execute,validate,build,all,data} [options]``."""
+"""Command line: ``python -m dnnbook {execute,validate,build,all,data,sweep} [options]``."""
 from __future__ import annotations
 
 import argparse
@@ -8,14 +8,14 @@ import time
 
 PROFILES = ("quick", "full", "auto")
 BACKENDS = ("tensorflow", "jax", "torch")
-COMMANDS = ("execute", "validate", "build", "all", "data")
+COMMANDS = ("execute", "validate", "build", "all", "data", "sweep")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dnnbook", description=(
         "Execute the book's chapters with papermill, validate them with nbval and build the HTML book."))
     p.add_argument("command", choices=COMMANDS, help="execute | validate | build | all (the three in turn) "
-                   "| data (fetch Fashion-MNIST)")
+                   "| data (fetch Fashion-MNIST) | sweep (execute at each of --seeds, tabulate the claims)")
     p.add_argument("--profile", default=os.environ.get("PROFILE", "auto"),
                    help="quick | full | auto (full when a GPU is visible, else quick); default auto")
     p.add_argument("--chapters", default="", help="comma-separated chapters by number, name or topic "
@@ -23,6 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=os.environ.get("BACKEND") or os.environ.get("KERAS_BACKEND") or "tensorflow",
                    help="tensorflow | jax | torch; default tensorflow")
     p.add_argument("--seed", type=int, default=None, help="base seed passed to every chapter (default: the chapter's)")
+    p.add_argument("--seeds", default="1,2,3,4,5",
+                   help="sweep: comma-separated base seeds, each executed into _build/sweep/seed-N; default 1,2,3,4,5")
+    p.add_argument("--save", action="store_true",
+                   help="sweep: also copy the table to results/sweep-PROFILE.md, the book's sweep page")
     p.add_argument("--jobs", default=os.environ.get("JOBS", "1"),
                    help="chapters executed and validated at once, each in its own process; default 1. "
                    "With 2 or more, a chapter's time includes the load of the others")
@@ -44,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     if not str(args.jobs).isdigit() or int(args.jobs) < 1:
         return _fail(f"--jobs must be a whole number of at least 1, got {args.jobs!r}")
     jobs = int(args.jobs)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if args.command == "sweep" and (not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds)):
+        return _fail(f"--seeds must be distinct whole numbers separated by commas, got {args.seeds!r}")
     os.environ["KERAS_BACKEND"] = args.backend  # before anything imports keras; kernels inherit it
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     # the book's build stops at a claim that does not hold (kernels inherit this); measuring
@@ -61,13 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         from dnnbook import data
 
         try:
-            print(f"Fashion-MNIST is in {data.find_fashion_mnist() or data.download_fashion_mnist()}")
+            print(f"Fashion-MNIST is in {data.ensure_fashion_mnist(download=True)}")
         except data.DataError as exc:
             return _fail(str(exc), 1)
         return 0
     from dnnbook import data, profiles
 
     profile = profiles.resolve(args.profile)
+    if args.command == "sweep":
+        return _sweep([c.name for c in selected], profile, seeds, args.backend, jobs, args.save)
     try:
         if args.command in ("execute", "all"):
             try:
@@ -98,6 +110,32 @@ def main(argv: list[str] | None = None) -> int:
     except pipeline.PipelineError as exc:
         return _fail(str(exc), 1)
     return 0
+
+
+def _sweep(chapters: list[str], profile: str, seeds: list[int], backend: str, jobs: int, save: bool) -> int:
+    """Execute ``chapters`` at each seed and write the claims table; 1 if a claim failed at a
+    seed or a chapter crashed (the table says which), else 0."""
+    import shutil
+
+    from dnnbook import data
+    from dnnbook.book import pipeline, sweep
+
+    try:
+        data.load("fashion_mnist", n_train=10, n_valid=10, n_test=10)  # fail before any long work
+    except data.DataError as exc:
+        return _fail(str(exc), 1)
+    start = time.perf_counter()
+    table, clean = sweep.run(chapters, profile, seeds, backend=backend, jobs=jobs)
+    print(f"\nThe sweep table is at {table} (and {table.with_suffix('.csv')}), "
+          f"{time.perf_counter() - start:.0f} s")
+    if save:
+        saved = pipeline.ROOT / "results" / f"sweep-{profile}.md"
+        saved.parent.mkdir(exist_ok=True)
+        shutil.copyfile(table, saved)
+        print(f"saved for the book as {saved}")
+    if not clean:
+        print("some claims did not hold at every seed, or a chapter crashed: see the table", file=sys.stderr)
+    return 0 if clean else 1
 
 
 def _print_times(times: dict[str, float], profile: str, backend: str) -> None:

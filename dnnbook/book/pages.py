@@ -1,4 +1,5 @@
-"""Pages generated at build time from the executed chapters: the claims index and the status page."""
+"""Pages generated at build time from the executed chapters: the claims index, the status page,
+the seed-sweep page and the run banner at the top of each chapter."""
 from __future__ import annotations
 
 import json
@@ -71,11 +72,59 @@ def status_page(status: Mapping[str, Mapping]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_pages(site: Path, paths: list[Path], status: Mapping[str, Mapping]) -> None:
-    """Write ``claims.md``, ``defaults.md`` and ``status.md`` into the staged book folder."""
+def _environment(line: str) -> dict[str, str]:
+    """The parts of ``runtime.setup``'s environment line: ``backend``, ``keras``, ``device``, ``seed``."""
+    found = {}
+    for part in (p.strip() for p in line.split("|")):
+        if part.startswith(("backend ", "keras ", "seed ")):
+            found[part.split(" ", 1)[0]] = part.split(" ", 1)[1]
+        elif part.startswith(("CPU ", "GPU ")):
+            found["device"] = part
+    return found
+
+
+def run_banner(run: Mapping) -> str:
+    """Markdown of a chapter's run banner, from its ``status.json`` record: profile, backend,
+    seeds, hardware, date and seconds."""
+    env = _environment(run.get("environment", ""))
+    backend = env.get("backend") or run.get("backend", "?")
+    if env.get("keras"):
+        backend += f", Keras {env['keras']}"
+    seed = run.get("seed", env.get("seed"))
+    seeds = f"{seed}, {int(seed) + 1}, … (base seed {seed})" if str(seed).isdigit() else "the chapter's"
+    parts = [f"profile **{run.get('profile', '?')}**", f"backend {backend}", f"seeds {seeds}",
+             f"hardware {env.get('device', 'not recorded')}",
+             f"executed {run.get('date', '?')} in {run.get('seconds', '?')} s"]
+    return ("```{admonition} How this page was run\n:class: dnnbook-run-banner\n\n"
+            + " · ".join(parts) + ". Every chapter: {doc}`/status`.\n```\n")
+
+
+def sweep_page(results: Path) -> str:
+    """Markdown of the seed-sweep page: the committed sweep tables (``results/sweep-*.md``,
+    written by ``python -m dnnbook sweep``), or how to make one."""
+    lines = ["# Claims over seeds", "",
+             "A claim must hold for any base seed, not only the one this build ran. The seed sweep",
+             "(`python -m dnnbook sweep --seeds 1,2,3,4,5`) executes the chapters at several base seeds",
+             "and tabulates every claim's status and margin at each.", ""]
+    tables = sorted(Path(results).glob("sweep-*.md")) if results else []
+    if not tables:
+        return "\n".join(lines + ["No sweep has been committed yet.", ""])
+    for table in tables:
+        body = table.read_text(encoding="utf-8").splitlines()
+        if body and body[0].startswith("# "):
+            body = body[1:]
+        lines += [f"## Profile {table.stem.removeprefix('sweep-')}", "", *body, ""]
+    return "\n".join(lines) + "\n"
+
+
+def write_pages(site: Path, paths: list[Path], status: Mapping[str, Mapping],
+                results: Path | None = None) -> None:
+    """Write ``claims.md``, ``defaults.md``, ``status.md`` and ``sweep.md`` into the staged book
+    folder; ``results`` holds the committed sweep tables."""
     from dnnbook.book import defaults
 
     (site / "claims.md").write_text(claims_page(paths), encoding="utf-8")
+    (site / "sweep.md").write_text(sweep_page(results), encoding="utf-8")
     defaults.write(site, {p.stem: claims_in(p) for p in paths})
     names = {p.stem for p in paths}
     (site / "status.md").write_text(status_page({k: v for k, v in status.items() if k in names}),

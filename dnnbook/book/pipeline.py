@@ -154,19 +154,26 @@ def execute(chapter: Chapter, profile: str, *, seed: int | None = None, quiet: b
     seconds = time.perf_counter() - start
     tmp.replace(out)
     failed.unlink(missing_ok=True)
-    _record_status(chapter, profile, seconds, _env_line(out))
+    _record_status(chapter, profile, seconds, _env_line(out), seed)
     return seconds
 
 
-def _record_status(chapter: Chapter, profile: str, seconds: float, env_line: str) -> None:
+def _record_status(chapter: Chapter, profile: str, seconds: float, env_line: str,
+                   seed: int | None = None) -> None:
+    """Record how ``chapter`` ran in ``status.json`` (the status page and the run banners);
+    ``seed`` is the base seed given, else the one the environment line names."""
     import fcntl
+
+    if seed is None:
+        found = re.search(r"\bseed (\d+)", env_line)
+        seed = int(found.group(1)) if found else None
 
     with open(STATUS.with_suffix(".lock"), "w") as lock:  # chapters may finish at once (--jobs)
         fcntl.flock(lock, fcntl.LOCK_EX)
         status = json.loads(STATUS.read_text()) if STATUS.exists() else {}
         status[chapter.name] = {
             "profile": profile, "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-            "environment": env_line, "seconds": round(seconds, 1),
+            "environment": env_line, "seed": seed, "seconds": round(seconds, 1),
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         }
         STATUS.write_text(json.dumps(status, indent=2))
@@ -254,14 +261,80 @@ def validate(selected: list[Chapter], jobs: int = 1) -> None:
                             "(see the diff above)")
 
 
-def _stage_notebook(src: Path, dst: Path) -> None:
-    """Copy an executed notebook for rendering, hiding papermill's injected-parameters cell."""
+# the Colab badge a chapter shows (absolute, for GitHub and Colab) and the book's own copy
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+LOCAL_BADGE = "../_static/colab-badge.svg"
+
+
+def _stage_notebook(src: Path, dst: Path, run: dict | None = None) -> None:
+    """Copy an executed notebook for rendering, hiding papermill's injected-parameters cell and
+    showing the book's own Colab badge image (a page loads nothing from the internet); with
+    ``run`` (its ``status.json`` record), a run banner follows the title cell."""
+    from dnnbook.book import pages
+
     nb = json.loads(src.read_text())
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"])
+            if COLAB_BADGE in text:
+                cell["source"] = text.replace(COLAB_BADGE, LOCAL_BADGE)
+    if run:
+        first = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"), -1)
+        banner = {"cell_type": "markdown", "id": "dnnbook-run-banner",
+                  "metadata": {"tags": ["dnnbook-run-banner"]}, "source": pages.run_banner(run)}
+        nb["cells"].insert(first + 1, banner)
     dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+
+
+# MathJax 3 (npm's ``mathjax``, its ``es5`` folder), served by the book itself so that formulas
+# render offline; ``make install`` puts it in the virtual environment
+MATHJAX_SCRIPT = "tex-mml-chtml.js"
+# what a page loads of it: the component, its fonts and the extensions TeX input loads on demand
+# (not the speech engine, the SVG output or the other combined components)
+MATHJAX_SKIP = ("sre", "*svg*", "*-full*", "node-main.js", "latest.js", "mml-chtml.js", "tex-chtml.js")
+
+
+def find_mathjax() -> Path | None:
+    """The folder of a local MathJax 3 (``es5``, holding ``tex-mml-chtml.js``): ``$DNNBOOK_MATHJAX``,
+    else the virtual environment's (``make install``), else a ``node_modules`` in the book's root."""
+    env = os.environ.get("DNNBOOK_MATHJAX", "")
+    candidates = [Path(env).expanduser()] if env and env != "cdn" else []
+    candidates += [Path(sys.prefix) / "mathjax" / "node_modules" / "mathjax" / "es5",
+                   ROOT / "node_modules" / "mathjax" / "es5"]
+    return next((d for d in candidates if (d / MATHJAX_SCRIPT).is_file()), None)
+
+
+def _stage_mathjax(site: Path) -> Path | None:
+    """Point Sphinx's ``mathjax_path`` in the staged ``_config.yml`` at the book's own MathJax
+    (copied in by :func:`_copy_mathjax` after Jupyter Book, which would otherwise add every
+    script under ``_static`` to every page); return the MathJax folder. ``DNNBOOK_MATHJAX=cdn``
+    keeps Sphinx's CDN (pages then need the internet for their formulas): returns None."""
+    import yaml
+
+    if os.environ.get("DNNBOOK_MATHJAX") == "cdn":
+        return None
+    found = find_mathjax()
+    if found is None:
+        raise PipelineError("no local MathJax: formulas would load from a CDN and show as raw TeX "
+                            "offline. `make install` installs it (npm's mathjax 3 into the virtual "
+                            "environment); or point $DNNBOOK_MATHJAX at a MathJax 3 `es5` folder, "
+                            "or set DNNBOOK_MATHJAX=cdn to load it from the internet")
+    config_path = site / "_config.yml"
+    config = yaml.safe_load(config_path.read_text())
+    sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx_config["mathjax_path"] = f"mathjax/{MATHJAX_SCRIPT}"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    return found
+
+
+def _copy_mathjax(found: Path | None, html_root: Path) -> None:
+    """Copy MathJax (what a page loads of it) into the built book's ``_static/mathjax``."""
+    if found is not None:
+        shutil.copytree(found, html_root / "_static" / "mathjax",
+                        ignore=shutil.ignore_patterns(*MATHJAX_SKIP), dirs_exist_ok=True)
 
 
 def build(selected: list[Chapter] | None = None) -> Path:
@@ -279,13 +352,15 @@ def build(selected: list[Chapter] | None = None) -> Path:
     for name in BOOK_FILES:
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, site / name)
+    mathjax = _stage_mathjax(site)
+    status = json.loads(STATUS.read_text()) if STATUS.exists() else {}
     (site / "chapters").mkdir()
     for p in paths:
-        _stage_notebook(p, site / "chapters" / p.name)
+        _stage_notebook(p, site / "chapters" / p.name, status.get(p.stem))
     from dnnbook.book.defaults import MissingEvidence
 
     try:
-        pages.write_pages(site, paths, json.loads(STATUS.read_text()) if STATUS.exists() else {})
+        pages.write_pages(site, paths, status, ROOT / "results")
     except MissingEvidence as exc:
         raise PipelineError(str(exc)) from None
     pages.restrict_toc(site / "_toc.yml", [c.name for c in selected])
@@ -297,6 +372,7 @@ def build(selected: list[Chapter] | None = None) -> Path:
     if subprocess.call(cmd) != 0:
         raise PipelineError("jupyter-book build failed (warnings are errors; see above)")
     _drop_duplicate_thebe_config(site / "_build" / "html")
+    _copy_mathjax(mathjax, site / "_build" / "html")
     _complete_index_redirect(site / "_build" / "html")
     shutil.move(site / "_build" / "html", HTML)
     return HTML / "index.html"

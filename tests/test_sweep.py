@@ -1,0 +1,102 @@
+"""The seed sweep's table, built from synthetic executed notebooks (nothing is executed)."""
+import csv
+
+import nbformat
+import pytest
+
+from dnnbook import claims
+from dnnbook.book import cli, sweep
+
+
+def _notebook(path, records, error=None):
+    """An executed notebook that displayed ``records`` (claims) and, with ``error``, stopped on it."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("run()", execution_count=3)
+    for rec in records:
+        data = {claims.MIME: rec, "text/plain": claims.line(rec), "text/html": claims.to_html(rec)}
+        cell.outputs.append(nbformat.v4.new_output("display_data", data=data))
+    if error:
+        cell.outputs.append(nbformat.v4.new_output("error", ename=error[0], evalue=error[1], traceback=[]))
+    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"), cell]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def _executed(root, seed, chapter, records):
+    _notebook(root / f"seed-{seed}" / "executed" / "chapters" / f"{chapter}.ipynb", records)
+
+
+def _crashed(root, seed, chapter, records, error):
+    _notebook(root / f"seed-{seed}" / "failed" / f"{chapter}.ipynb", records, error)
+
+
+A, B, C = "Adam beats SGD", "the CI excludes 0", "dropout helps"
+
+
+@pytest.fixture
+def swept(tmp_path):
+    """Two chapters at seeds 1-3: claim B fails at seed 2; chapter 04 crashes at seed 3 before
+    its claim."""
+    root = tmp_path / "sweep"
+    for seed, b_holds in ((1, True), (2, False), (3, True)):
+        _executed(root, seed, "03_optimizers", [claims.record(A, True, "0.8 vs 0.7", margin=0.1 * seed),
+                                                claims.record(B, b_holds, "[..]", margin=0.02 if b_holds else -0.01)])
+    _executed(root, 1, "04_regularization", [claims.record(C, True, "x", margin=0.5)])
+    _executed(root, 2, "04_regularization", [claims.record(C, True, "x", margin=0.25)])
+    _crashed(root, 3, "04_regularization", [], ("ValueError", "boom"))
+    return root
+
+
+def test_one_row_per_claim_one_column_per_seed_smallest_margin_and_verdict(swept):
+    md, clean = sweep.write_tables(swept, ["03_optimizers", "04_regularization"], [1, 2, 3], about="Profile quick.")
+    assert not clean
+    text = md.read_text()
+    assert "1 of 3 claims held at every seed" in text and "Profile quick." in text
+    assert "| chapter | claim | seed 1 | seed 2 | seed 3 | smallest margin | held at every seed |" in text
+    assert f"| 03_optimizers | {A} | ✓ +0.1 | ✓ +0.2 | ✓ +0.3 | +0.1 | yes |" in text
+    assert f"| 03_optimizers | {B} | ✓ +0.02 | ✗ -0.01 | ✓ +0.02 | -0.01 | **no** |" in text
+    # the crash is reported, not hidden: in the claim's row and under the table
+    assert f"| 04_regularization | {C} | ✓ +0.5 | ✓ +0.25 | crashed | +0.25 | **no** |" in text
+    assert "- 04_regularization at seed 3: crashed, ValueError: boom (cell 3)" in text
+
+
+def test_csv_has_status_and_margin_per_seed(swept):
+    sweep.write_tables(swept, ["03_optimizers", "04_regularization"], [1, 2, 3])
+    rows = list(csv.DictReader(open(swept / "claims.csv", encoding="utf-8")))
+    assert [r["claim"] for r in rows] == [A, B, C]
+    assert rows[1]["status seed 2"] == "✗" and float(rows[1]["margin seed 2"]) == -0.01
+    assert rows[2]["status seed 3"] == "crashed" and rows[2]["margin seed 3"] == ""
+    assert float(rows[0]["smallest margin"]) == pytest.approx(0.1) and rows[0]["held at every seed"] == "True"
+    assert rows[2]["held at every seed"] == "False"
+
+
+def test_a_clean_sweep_and_a_chapter_never_run(tmp_path):
+    root = tmp_path / "sweep"
+    for seed in (5, 6):
+        _executed(root, seed, "00_baseline", [claims.record(A, True, "e", margin=None)])
+    md, clean = sweep.write_tables(root, ["00_baseline"], [5, 6])
+    assert clean and f"| 00_baseline | {A} | ✓ | ✓ |  | yes |" in md.read_text()
+    md, clean = sweep.write_tables(root, ["00_baseline", "01_gradients"], [5, 6])
+    assert not clean and "- 01_gradients at seed 5: not executed" in md.read_text()
+
+
+def test_run_executes_each_seed_in_its_own_folder_in_report_mode(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_call(cmd, env, cwd):
+        seed = int(cmd[cmd.index("--seed") + 1])
+        calls.append((seed, env["DNNBOOK_BUILD"], env["DNNBOOK_CLAIMS"], cmd[cmd.index("--chapters") + 1]))
+        _executed(tmp_path / "sweep", seed, "03_optimizers", [claims.record(A, seed != 2, "e", margin=2.0 - seed)])
+        return 0 if seed != 2 else 1
+
+    monkeypatch.setattr(sweep.subprocess, "call", fake_call)
+    md, clean = sweep.run(["03_optimizers"], "quick", [1, 2], backend="jax", root=tmp_path / "sweep")
+    assert [c[0] for c in calls] == [1, 2] and {c[2] for c in calls} == {"report"}
+    assert calls[1][1] == str(tmp_path / "sweep" / "seed-2") and calls[0][3] == "03_optimizers"
+    assert not clean and "backend jax" in md.read_text() and "| ✓ +1 | ✗ +0 |" in md.read_text()
+
+
+@pytest.mark.parametrize("seeds", ["", "1,x", "1,1", "-3"])
+def test_bad_seeds_are_refused_before_any_work(seeds, capsys):
+    assert cli.main(["sweep", "--seeds", seeds]) == 2
+    assert "--seeds must be distinct whole numbers" in capsys.readouterr().err
