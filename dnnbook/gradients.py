@@ -6,8 +6,10 @@ function live here too. :func:`clipped_update` shows what ``clipvalue``, ``clipn
 ``global_clipnorm`` do to a given gradient through a real Keras optimizer. Gradients come from
 :func:`dnnbook.engine.backend.gradients`; everything here uses ``keras`` and NumPy.
 """
+
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -15,11 +17,16 @@ import keras
 import numpy as np
 import pandas as pd
 
-from dnnbook import models
+from dnnbook import models, stats
 from dnnbook.engine import backend
 
-ACTIVATION_LAYERS = (keras.layers.Activation, keras.layers.LeakyReLU, keras.layers.PReLU,
-                     keras.layers.ELU, keras.layers.ReLU)
+ACTIVATION_LAYERS = (
+    keras.layers.Activation,
+    keras.layers.LeakyReLU,
+    keras.layers.PReLU,
+    keras.layers.ELU,
+    keras.layers.ReLU,
+)
 
 
 # --- the logistic function and its saturation ------------------------------------------------
@@ -47,7 +54,7 @@ def sigmoid_chain(depths: Sequence[int], z0: float = 0.0, weight: float = 1.0) -
             grad *= weight * float(sigmoid_derivative(z))
             a = float(sigmoid(z))
             k += 1
-        rows.append({"n": n, "gradient": grad, "bound": 0.25 ** n})
+        rows.append({"n": n, "gradient": grad, "bound": 0.25**n})
     return pd.DataFrame(rows)
 
 
@@ -61,9 +68,13 @@ class Pairing:
     note: str = ""
 
 
+def _normal() -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(0.0, 1.0)
+
+
 PAIRINGS: dict[str, Pairing] = {
-    "sigmoid + N(0, 1)": Pairing("sigmoid", lambda: keras.initializers.RandomNormal(0.0, 1.0),
-                                 "the old default"),
+    "sigmoid + N(0, 1)": Pairing("sigmoid", _normal, "the old default"),
+    "tanh + N(0, 1)": Pairing("tanh", _normal, "the old default with tanh: explodes"),
     "sigmoid + Glorot": Pairing("sigmoid", lambda: "glorot_uniform"),
     "tanh + Glorot": Pairing("tanh", lambda: "glorot_uniform"),
     "ReLU + Glorot": Pairing("relu", lambda: "glorot_uniform"),
@@ -75,29 +86,48 @@ PAIRINGS: dict[str, Pairing] = {
 }
 
 
-def deep_mlp(pairing: str | Pairing, input_shape: Sequence[int], n_classes: int, *, depth: int,
-             width: int = 100, **kwargs: Any) -> keras.Model:
+def deep_mlp(
+    pairing: str | Pairing,
+    input_shape: Sequence[int],
+    n_classes: int,
+    *,
+    depth: int,
+    width: int = 100,
+    **kwargs: Any,
+) -> keras.Model:
     """A deep :func:`dnnbook.models.build_mlp` with one of the :data:`PAIRINGS` (uncompiled)."""
     p = PAIRINGS[pairing] if isinstance(pairing, str) else pairing
-    return models.build_mlp(input_shape, n_classes, depth=depth, width=width,
-                            activation=p.activation, initializer=p.initializer(), **kwargs)
+    return models.build_mlp(
+        input_shape,
+        n_classes,
+        depth=depth,
+        width=width,
+        activation=p.activation,
+        initializer=p.initializer(),
+        **kwargs,
+    )
 
 
 # --- probes -----------------------------------------------------------------------------------
-def layer_gradient_norms(model: keras.Model, x: Any, y: Any) -> pd.DataFrame:
+def layer_gradient_norms(
+    model: keras.Model, x: Any, y: Any, training: bool = False
+) -> pd.DataFrame:
     """The L2 norm of the loss gradient w.r.t. every Dense kernel, input layer first.
 
     One row per Dense layer: ``layer`` (1 = nearest the input; the last is the output layer),
-    ``name`` (the variable path), ``norm``. Gradients of the mean cross-entropy on the batch.
+    ``name`` (the variable path), ``norm``. Gradients of the mean cross-entropy on the batch, in
+    inference mode unless ``training`` (BN then uses the batch's statistics, as in a fit).
     """
-    return pd.DataFrame(_kernel_norms(model, backend.gradients(model, x, y)))
+    return pd.DataFrame(_kernel_norms(model, backend.gradients(model, x, y, training=training)))
 
 
 def _kernel_norms(model: keras.Model, grads: Mapping[str, np.ndarray]) -> list[dict]:
-    """One row per Dense kernel, input first: ``layer``, ``name`` (its path), ``norm`` of its gradient."""
+    """One row per Dense kernel, input first: ``layer``, ``name`` (its path), ``norm``."""
     kernels = [layer.kernel.path for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    return [{"layer": i + 1, "name": path, "norm": float(np.linalg.norm(grads[path]))}
-            for i, path in enumerate(kernels)]
+    return [
+        {"layer": i + 1, "name": path, "norm": float(np.linalg.norm(grads[path]))}
+        for i, path in enumerate(kernels)
+    ]
 
 
 def hidden_activations(model: keras.Model, x: Any) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -129,7 +159,9 @@ class EpochProbe(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         epochs = (self.params or {}).get("epochs") or 0
-        self._probe = backend.probe_function(self.model, ACTIVATION_LAYERS, compiled=epochs >= self.compile_from)
+        self._probe = backend.probe_function(
+            self.model, ACTIVATION_LAYERS, compiled=epochs >= self.compile_from
+        )
         self._rows: list[dict] = []
         self._acts: list[dict] = []
 
@@ -137,17 +169,23 @@ class EpochProbe(keras.callbacks.Callback):
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
         grads, seen = self._probe(self.x, self.y)
-        self._rows += [{"epoch": epoch + 1, "layer": r["layer"], "grad_norm": r["norm"]}
-                       for r in _kernel_norms(self.model, grads)]
-        self._acts += [{"epoch": epoch + 1, "layer": i + 1, "mean": float(a.mean()), "std": float(a.std())}
-                       for i, (_, a) in enumerate(seen)]
+        self._rows += [
+            {"epoch": epoch + 1, "layer": r["layer"], "grad_norm": r["norm"]}
+            for r in _kernel_norms(self.model, grads)
+        ]
+        self._acts += [
+            {"epoch": epoch + 1, "layer": i + 1, "mean": float(a.mean()), "std": float(a.std())}
+            for i, (_, a) in enumerate(seen)
+        ]
         self.frame, self.activations = pd.DataFrame(self._rows), pd.DataFrame(self._acts)
 
 
 def activation_stats(model: keras.Model, x: Any) -> pd.DataFrame:
     """Mean and std of every hidden layer's activations over a batch (all units pooled)."""
-    rows = [{"layer": i + 1, "mean": float(a.mean()), "std": float(a.std())}
-            for i, (_, a) in enumerate(hidden_activations(model, x))]
+    rows = [
+        {"layer": i + 1, "mean": float(a.mean()), "std": float(a.std())}
+        for i, (_, a) in enumerate(hidden_activations(model, x))
+    ]
     return pd.DataFrame(rows)
 
 
@@ -159,8 +197,14 @@ def dead_units(model: keras.Model, x: Any) -> pd.DataFrame:
     rows = []
     for i, (z, _) in enumerate(hidden_activations(model, x)):
         never = np.all(z.reshape(len(z), -1) <= 0.0, axis=0)
-        rows.append({"layer": i + 1, "units": never.size, "dead": int(never.sum()),
-                     "dead_fraction": float(never.mean())})
+        rows.append(
+            {
+                "layer": i + 1,
+                "units": never.size,
+                "dead": int(never.sum()),
+                "dead_fraction": float(never.mean()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -178,72 +222,257 @@ def first_to_last(norms: pd.DataFrame) -> float:
     return float(v[0] / v[-2]) if v[-2] > 0 else float("inf")
 
 
-def probe_pairings(pairings: Mapping[str, Pairing] | Sequence[str], x: Any, y: Any, *, depth: int,
-                   width: int, n_classes: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Gradient norms and activation stats at initialization for each pairing, one seed.
+def growth_per_layer(norms: pd.DataFrame) -> float:
+    """Geometric mean factor by which the gradient norm grows per hidden layer on its way down:
+    (first hidden / last hidden) ** (1 / (hidden layers − 1)); below 1 it vanishes, above 1 it
+    explodes."""
+    hidden = len(norms) - 1
+    return float(first_to_last(norms) ** (1.0 / max(hidden - 1, 1)))
 
-    Returns two tidy frames with a ``config`` column: per-layer ``norm`` and per-layer
-    activation ``mean``/``std``. Every pairing gets the same seed, hence comparable draws.
+
+def probe_pairings(
+    names: Sequence[str],
+    x: Any,
+    y: Any,
+    *,
+    depths: Sequence[int],
+    seeds: Sequence[int],
+    width: int,
+    n_classes: int,
+    training: bool = False,
+    **kwargs: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Gradient norms and activation statistics at initialization, per pairing, seed and depth.
+
+    Returns two tidy frames with ``config``, ``seed``, ``depth`` and ``layer`` columns: the
+    per-Dense-kernel gradient ``norm`` (:func:`layer_gradient_norms`) and, per hidden layer,
+    the activations' ``mean`` and ``std`` and the share ``saturated`` of its pre-activations
+    where the logistic slope σ′(z) is below 0.01. Every pairing gets the same seeds. Gradients
+    are taken in training mode if ``training``; ``kwargs`` go to :func:`deep_mlp` (e.g.
+    ``batch_norm``).
     """
+    from dnnbook.experiments import concat
     from dnnbook.runtime import seed_everything
 
-    names = list(pairings)
     grads, acts = [], []
-    for name in names:
-        seed_everything(seed)
-        model = deep_mlp(name if isinstance(pairings, Sequence) else pairings[name],
-                         x.shape[1:], n_classes, depth=depth, width=width)
-        g = layer_gradient_norms(model, x, y)
-        a = activation_stats(model, x)
-        g.insert(0, "config", name)
-        a.insert(0, "config", name)
-        grads.append(g)
-        acts.append(a)
-    cat = lambda df: df.assign(config=pd.Categorical(df["config"], categories=names, ordered=True))  # noqa: E731
-    return cat(pd.concat(grads, ignore_index=True)), cat(pd.concat(acts, ignore_index=True))
+    for name, seed, depth in itertools.product(names, seeds, depths):
+        seed_everything(int(seed))
+        model = deep_mlp(name, x.shape[1:], n_classes, depth=int(depth), width=width, **kwargs)
+        keys = {"config": name, "seed": int(seed), "depth": int(depth)}
+        grads.append(layer_gradient_norms(model, x, y, training).assign(**keys))
+        acts.append(
+            pd.DataFrame(
+                [
+                    {
+                        **keys,
+                        "layer": i + 1,
+                        "mean": float(a.mean()),
+                        "std": float(a.std()),
+                        "saturated": float(np.mean(sigmoid_derivative(z) < 0.01)),
+                    }
+                    for i, (z, a) in enumerate(hidden_activations(model, x))
+                ]
+            )
+        )
+    return concat(grads, names), concat(acts, names)
 
 
+class NeverPositive:
+    """Tracks, per model, the hidden units whose pre-activation is never positive on ``x``.
+
+    Called on a model (as an ``epoch_logs`` function of :func:`dnnbook.experiments.run`, at the
+    end of every epoch) it returns the share of such units and keeps their mask: the first one
+    seen and the latest. :meth:`woke` then counts the units never positive at the first call
+    that are positive on some example of ``x`` at the latest.
+    """
+
+    def __init__(self, x: Any) -> None:
+        self.x = x
+        self.first: dict[int, np.ndarray] = {}
+        self.latest: dict[int, np.ndarray] = {}
+
+    def mask(self, model: keras.Model) -> np.ndarray:
+        """One bool per hidden unit (all layers, input side first): never positive on ``x``."""
+        return np.concatenate(
+            [
+                np.all(z.reshape(len(z), -1) <= 0.0, axis=0)
+                for z, _ in hidden_activations(model, self.x)
+            ]
+        )
+
+    def __call__(self, model: keras.Model) -> float:
+        never = self.mask(model)
+        self.first.setdefault(id(model), never)
+        self.latest[id(model)] = never
+        return float(never.mean())
+
+    def woke(self, model: keras.Model) -> dict[str, float]:
+        """``never`` (units never positive at the first call), ``woke`` (of those, active at
+        the latest) and ``woke_share`` (woke / never; NaN when there were none)."""
+        first, latest = self.first[id(model)], self.latest[id(model)]
+        never, woke = int(first.sum()), int((first & ~latest).sum())
+        return {"never": never, "woke": woke, "woke_share": woke / never if never else np.nan}
 
 
-def compiled(build: Callable[[], keras.Model], optimizer: Callable[[], Any]) -> Callable[[], keras.Model]:
+def float_pixels(splits: Any) -> Any:
+    """``splits`` with raw uint8 pixel arrays as float32 (values 0-255 kept), labels untouched."""
+    arrays = (
+        splits.x_train,
+        splits.y_train,
+        splits.x_valid,
+        splits.y_valid,
+        splits.x_test,
+        splits.y_test,
+    )
+    return type(splits)(
+        *(a.astype("float32") if a.dtype == np.uint8 else a for a in arrays), splits.class_names
+    )
+
+
+def gradient_table(norms: pd.DataFrame) -> pd.DataFrame:
+    """Per config (one run each): first / last hidden gradient norm, the growth per layer on the
+    way down (:func:`growth_per_layer`) and the spread (max / min over the hidden layers)."""
+    rows = {
+        name: {
+            "first / last hidden": first_to_last(g),
+            "per layer": growth_per_layer(g),
+            "max / min (hidden)": spread(g),
+        }
+        for name, g in norms.groupby("config", observed=True, sort=False)
+    }
+    return pd.DataFrame(rows).T
+
+
+def ratio_by_depth(norms: pd.DataFrame) -> pd.DataFrame:
+    """config × depth table of the first / last hidden gradient norm ratio (geometric mean over
+    the seeds)."""
+    rows = []
+    for (name, depth), g in norms.groupby(["config", "depth"], observed=True, sort=False):
+        ratios = [first_to_last(s.sort_values("layer")) for _, s in g.groupby("seed")]
+        rows.append(
+            {"config": name, "depth": depth, "ratio": float(np.exp(np.mean(np.log(ratios))))}
+        )
+    return pd.DataFrame(rows).pivot(index="config", columns="depth", values="ratio")
+
+
+def unit_report(tracker: NeverPositive, y: Any) -> Callable[[keras.Model], pd.DataFrame]:
+    """A ``probe`` for :func:`run_seeds`: per trained model one row with ``dead_fraction`` (units
+    never positive on ``tracker.x``), ``max_grad``/``min_grad`` (the largest and smallest gradient
+    norm of such a unit's incoming weights, :func:`dead_unit_gradients`), ``net_grad`` (all
+    weights, :func:`total_gradient_norm`) and ``never``, ``woke``, ``woke_share``
+    (:meth:`NeverPositive.woke`)."""
+
+    def report(model: keras.Model) -> pd.DataFrame:
+        grads = dead_unit_gradients(model, tracker.x, y)["grad_norm"]
+        return pd.DataFrame(
+            [
+                {
+                    "dead_fraction": float(tracker.mask(model).mean()),
+                    "max_grad": grads.max(),
+                    "min_grad": grads.min(),
+                    "net_grad": total_gradient_norm(model, tracker.x, y),
+                    **tracker.woke(model),
+                }
+            ]
+        )
+
+    return report
+
+
+def format_unit_report(dead: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
+    """:func:`unit_report` rows with each run's final validation accuracy, formatted for reading."""
+    d = dead.merge(final[["config", "seed", "val_accuracy"]], on=["config", "seed"])
+    table = pd.DataFrame(
+        {
+            "never positive": d["dead_fraction"].map("{:.1%}".format),
+            "largest gradient, never-positive unit": d["max_grad"].map("{:.2g}".format),
+            "never positive after epoch 1": d["never"],
+            "woke up": d["woke"],
+            "gradient norm, all weights": d["net_grad"].map("{:.2g}".format),
+            "validation accuracy": d["val_accuracy"].map("{:.3f}".format),
+        }
+    )
+    return table.set_index(pd.MultiIndex.from_frame(d[["config", "seed"]]))
+
+
+def compiled(
+    build: Callable[[], keras.Model], optimizer: Callable[[], Any]
+) -> Callable[[], keras.Model]:
     """A factory of fresh models: ``build()`` compiled as a classifier with a fresh ``optimizer()``."""
     return lambda: models.compile_classifier(build(), optimizer())
 
 
-def run_seeds(configs: Mapping[str, Callable[[], keras.Model]], data: Any, seeds: Sequence[int], *,
-              epochs: int, batch_size: int = 32, validation_batch_size: int = 1000,
-              probe: Callable[[keras.Model], pd.DataFrame] | None = None
-              ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def run_seeds(
+    configs: Mapping[str, Callable[[], keras.Model]],
+    data: Any,
+    seeds: Sequence[int],
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    validation_batch_size: int = 1000,
+    probe: Callable[[keras.Model], pd.DataFrame] | None = None,
+    epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Train every config for every seed with :func:`dnnbook.experiments.run` (in lockstep
     where it can), without test evaluation.
 
     Returns the tidy history and, if ``probe`` is given, the concatenation of ``probe(model)``
-    after training, one per run, with ``config`` and ``seed`` columns.
+    after training, one per run, with ``config`` and ``seed`` columns. ``epoch_logs`` goes to
+    :func:`dnnbook.experiments.run` (a column per function, measured after every epoch).
     """
     from dnnbook import experiments
 
     kept: dict = {}
-    history = experiments.run(configs, data, seeds, epochs=epochs, batch_size=batch_size,
-                              evaluate_test=False, models=kept,
-                              fit_kwargs={"validation_batch_size": validation_batch_size})
+    history = experiments.run(
+        configs,
+        data,
+        seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        evaluate_test=False,
+        models=kept,
+        epoch_logs=epoch_logs,
+        fit_kwargs={"validation_batch_size": validation_batch_size},
+    )
     if probe is None:
         return history, None
-    probed = pd.concat([probe(kept[(name, int(seed))]).assign(config=name, seed=int(seed))
-                        for name in configs for seed in seeds], ignore_index=True)
-    return history, probed.assign(config=pd.Categorical(probed["config"], categories=list(configs), ordered=True))
+    probed = pd.concat(
+        [
+            probe(kept[(name, int(seed))]).assign(config=name, seed=int(seed))
+            for name in configs
+            for seed in seeds
+        ],
+        ignore_index=True,
+    )
+    return history, probed.assign(
+        config=pd.Categorical(probed["config"], categories=list(configs), ordered=True)
+    )
 
 
-def pairing_configs(names: Sequence[str], input_shape: Sequence[int], n_classes: int, *, depth: int,
-                    width: int = 100, optimizer: Callable[[], Any] | None = None,
-                    **kwargs: Any) -> dict[str, Callable[[], keras.Model]]:
+def pairing_configs(
+    names: Sequence[str],
+    input_shape: Sequence[int],
+    n_classes: int,
+    *,
+    depth: int,
+    width: int = 100,
+    optimizer: Callable[[], Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, Callable[[], keras.Model]]:
     """Factories of the compiled deep MLP with each named pairing, for :func:`run_seeds`.
 
     ``optimizer`` returns a fresh optimizer (default: plain SGD, learning rate 0.01).
     """
     optimizer = optimizer or (lambda: keras.optimizers.SGD(learning_rate=0.01))
-    return {name: compiled(lambda name=name: deep_mlp(name, input_shape, n_classes, depth=depth,
-                                                         width=width, **kwargs), optimizer)
-            for name in names}
+    return {
+        name: compiled(
+            lambda name=name: deep_mlp(
+                name, input_shape, n_classes, depth=depth, width=width, **kwargs
+            ),
+            optimizer,
+        )
+        for name in names
+    }
 
 
 def saturated_fraction(model: keras.Model, x: Any, threshold: float = 0.01) -> float:
@@ -268,7 +497,9 @@ def dead_unit_gradients(model: keras.Model, x: Any, y: Any) -> pd.DataFrame:
 def total_gradient_norm(model: keras.Model, x: Any, y: Any) -> float:
     """Norm of the loss gradient w.r.t. all trainable weights at once (inference mode): 0 when
     nothing flows back from the loss, whatever the activations (e.g. a saturated softmax)."""
-    return float(np.sqrt(sum(float(np.sum(np.square(g))) for g in backend.gradients(model, x, y).values())))
+    return float(
+        np.sqrt(sum(float(np.sum(np.square(g))) for g in backend.gradients(model, x, y).values()))
+    )
 
 
 def bn_parameters(model: keras.Model) -> pd.DataFrame:
@@ -278,10 +509,15 @@ def bn_parameters(model: keras.Model) -> pd.DataFrame:
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             count = lambda vs: int(sum(np.prod(v.shape) for v in vs))  # noqa: E731
-            rows.append({"layer": layer.name, "inputs": int(layer.gamma.shape[0]),
-                         "parameters": layer.count_params(),
-                         "trainable": count(layer.trainable_weights),
-                         "non_trainable": count(layer.non_trainable_weights)})
+            rows.append(
+                {
+                    "layer": layer.name,
+                    "inputs": int(layer.gamma.shape[0]),
+                    "parameters": layer.count_params(),
+                    "trainable": count(layer.trainable_weights),
+                    "non_trainable": count(layer.non_trainable_weights),
+                }
+            )
     return pd.DataFrame(rows).set_index("layer")
 
 
@@ -293,7 +529,7 @@ def batch_dependence(model: keras.Model, x: Any, size: int = 64) -> dict[str, fl
     predicted probabilities in each mode. The model's weights are restored afterwards.
     """
     x = np.asarray(x, dtype="float32")
-    a, b = x[:size], np.concatenate([x[:1], x[size:2 * size - 1]])
+    a, b = x[:size], np.concatenate([x[:1], x[size : 2 * size - 1]])
     saved = model.get_weights()
     out = {}
     for mode, training in (("inference", False), ("training", True)):
@@ -302,6 +538,227 @@ def batch_dependence(model: keras.Model, x: Any, size: int = 64) -> dict[str, fl
         out[mode] = float(np.abs(pa - pb).max())
     model.set_weights(saved)
     return out
+
+
+# --- the conditions of the chapter's claims -----------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one claim's condition: ``holds`` (None: nothing was checked), the
+    ``evidence`` that decides it and the ``margin`` (how far the measured value lies from the
+    threshold, in the claim's own units; positive when it holds)."""
+
+    holds: bool | None
+    evidence: str
+    margin: float | None = None
+
+
+def chance_level(y: Any) -> float:
+    """The share of the most common class in ``y``: what predicting one class every time scores."""
+    counts = np.bincount(np.asarray(y).astype(int))
+    return float(counts.max() / counts.sum())
+
+
+def chance_band(y: Any) -> float:
+    """The accuracy a network that does not learn stays below: :func:`chance_level` plus three
+    standard errors of an accuracy measured on ``len(y)`` examples (sqrt(p(1 − p) / n))."""
+    p = chance_level(y)
+    return p + 3.0 * float(np.sqrt(p * (1.0 - p) / len(y)))
+
+
+def _per_seed(norms: pd.DataFrame, config: str, fn: Callable[[pd.DataFrame], float]) -> pd.Series:
+    """``fn`` of each (seed, depth) run's per-layer norms of ``config``."""
+    runs = norms[norms["config"] == config].groupby(["seed", "depth"], observed=True)
+    return runs.apply(lambda g: fn(g.sort_values("layer")), include_groups=False)
+
+
+def vanishes(norms: pd.DataFrame, config: str, below: float = 0.5) -> Check:
+    """In every seed (and depth) of ``config`` the gradient norm shrinks by more than ``1/below``
+    per hidden layer on its way down (:func:`growth_per_layer` < ``below``)."""
+    g = _per_seed(norms, config, growth_per_layer)
+    return Check(
+        bool((g < below).all()),
+        f"factor per layer {g.min():.3f} to {g.max():.3f} over {len(g)} seeds",
+        below - float(g.max()),
+    )
+
+
+def within_order(norms: pd.DataFrame, config: str) -> Check:
+    """In every seed of ``config`` the hidden layers' gradient norms lie within one order of
+    magnitude (:func:`spread` < 10); margin in orders of magnitude."""
+    s = _per_seed(norms, config, spread)
+    return Check(
+        bool((s < 10).all()),
+        f"largest / smallest {s.min():.2f} to {s.max():.2f} over {len(s)} seeds",
+        1.0 - float(np.log10(s.max())),
+    )
+
+
+def explodes_with_depth(norms: pd.DataFrame, config: str, reference: str) -> Check:
+    """In every seed, ``config``'s first-to-last hidden gradient ratio grows by more than 10×
+    from each depth to the next, while ``reference``'s stays below 10 at every depth. Margin in
+    orders of magnitude (the smaller of the two)."""
+    r = np.log10(_per_seed(norms, config, first_to_last).unstack("depth"))
+    steps = r.diff(axis=1).iloc[:, 1:]
+    ref = np.log10(_per_seed(norms, reference, first_to_last))
+    depths = ", ".join(str(c) for c in r.columns)
+    return Check(
+        bool((steps > 1).all().all() and (ref < 1).all()),
+        f"{config}: ratio 10^{r.min().min():.1f} to 10^{r.max().max():.1f} at depths "
+        f"{depths}, growing ×10^{steps.min().min():.1f} or more per step; "
+        f"{reference}: at most 10^{ref.max():.2f}",
+        min(float(steps.min().min()) - 1.0, 1.0 - float(ref.max())),
+    )
+
+
+def self_normalizes(acts: pd.DataFrame, config: str) -> Check:
+    """Every hidden layer of ``config`` (every seed) has |mean| < 0.2 and std in [0.8, 1.25]."""
+    a = acts[acts["config"] == config]
+    low, high, worst = a["std"].min(), a["std"].max(), a["mean"].abs().max()
+    return Check(
+        bool(worst < 0.2 and low >= 0.8 and high <= 1.25),
+        f"|mean| at most {worst:.3f}, std {low:.3f} to {high:.3f} over {len(a)} layers",
+        float(min(0.2 - worst, low - 0.8, 1.25 - high)),
+    )
+
+
+def saturates_more(acts: pd.DataFrame, a: str, b: str, by: float = 0.25) -> Check:
+    """In every seed, ``a`` has a share of saturated units (σ′ < 0.01) at least ``by`` larger
+    than ``b``; margin in shares."""
+    share = acts.groupby(["config", "seed"], observed=True)["saturated"].mean().unstack("config")
+    gap = share[a] - share[b]
+    return Check(
+        bool((gap >= by).all()),
+        f"saturated: {share[a].min():.1%} to {share[a].max():.1%} with {a}, "
+        f"{share[b].min():.1%} to {share[b].max():.1%} with {b} ({len(gap)} seeds)",
+        float(gap.min() - by),
+    )
+
+
+def restores_flow(
+    plain: pd.DataFrame, fixed: pd.DataFrame, config: str, threshold: float = 0.5
+) -> Check:
+    """In every seed, ``config``'s gradient shrinks by more than ``1/threshold`` per hidden layer
+    in ``plain`` (:func:`growth_per_layer` below ``threshold``) and by less in ``fixed``
+    (at least ``threshold``): both are :func:`probe_pairings` frames. Margin: the smaller
+    distance of either side from ``threshold``."""
+    before = _per_seed(plain, config, growth_per_layer)
+    after = _per_seed(fixed, config, growth_per_layer)
+    return Check(
+        bool((before < threshold).all() and (after >= threshold).all()),
+        f"factor per layer without {before.min():.3f} to {before.max():.3f}, with "
+        f"{after.min():.3f} to {after.max():.3f} over {len(after)} seeds",
+        float(min(threshold - before.max(), after.min() - threshold)),
+    )
+
+
+def stays_at_chance(history: pd.DataFrame, config: str, band: float) -> Check:
+    """Every epoch of every seed of ``config`` has a validation accuracy below ``band``."""
+    acc = history.loc[history["config"] == config, "val_accuracy"]
+    return Check(
+        bool((acc < band).all()),
+        f"highest of {len(acc)} epochs {acc.max():.3f}, band {band:.3f}",
+        band - float(acc.max()),
+    )
+
+
+def beats(table: pd.DataFrame, a: str, b: str) -> Check:
+    """The 95% CI of the paired (by seed) difference ``a − b`` lies above 0; ``table`` is a
+    seed × config table (e.g. :func:`dnnbook.experiments.per_seed`). Margin: the CI's low end."""
+    diff = stats.paired_diff(table[a].to_numpy(), table[b].to_numpy())
+    return Check(
+        bool(diff.low > 0),
+        f"{a} − {b}: {diff.mean:+.3f}, 95% CI [{diff.low:+.3f}, {diff.high:+.3f}], n={diff.n}",
+        diff.low,
+    )
+
+
+def dies_more(dead: pd.DataFrame, a: str, b: str, times: float = 2.0) -> Check:
+    """In every seed, the share of never-positive units of ``a`` is at least ``times`` that of
+    ``b`` (``dead`` has ``config``, ``seed``, ``dead_fraction``); margin: the smallest ratio
+    minus ``times``."""
+    share = dead.pivot(index="seed", columns="config", values="dead_fraction")
+    ratio = share[a] / share[b].where(share[b] > 0, np.nan)
+    ratio = ratio.fillna(np.inf).where(share[a] > 0, 0.0)
+    return Check(
+        bool((ratio >= times).all()),
+        f"never positive: {a} {share[a].min():.1%} to {share[a].max():.1%}, "
+        f"{b} {share[b].min():.1%} to {share[b].max():.1%} ({len(share)} seeds)",
+        float(ratio.min() - times),
+    )
+
+
+def wakes_more(units: pd.DataFrame, a: str, b: str) -> Check:
+    """In every seed, of the units never positive after the first epoch, a larger share is
+    active at the end with ``a`` than with ``b``. ``units`` has ``config``, ``seed``, ``never``
+    and ``woke`` columns (:func:`unit_report`). Nothing to check (None) when a seed has no
+    such unit in either network. Margin: the smallest difference of the two shares."""
+    never = units.pivot(index="seed", columns="config", values="never")
+    woke = units.pivot(index="seed", columns="config", values="woke")
+    counts = f"{a} {woke[a].sum()} of {never[a].sum()}, {b} {woke[b].sum()} of {never[b].sum()}"
+    if (never[[a, b]] == 0).any().any():
+        return Check(None, f"a seed without never-positive units after epoch 1; woke up: {counts}")
+    gap = woke[a] / never[a] - woke[b] / never[b]
+    return Check(
+        bool((gap > 0).all()),
+        f"woke up (of never positive after epoch 1): {counts}; share {a} minus {b} "
+        f"{gap.min():+.2f} to {gap.max():+.2f} over {len(gap)} seeds",
+        float(gap.min()),
+    )
+
+
+def diverges_without_clipping(
+    history: pd.DataFrame, plain: str, clipped: str, band: float
+) -> Check:
+    """Every seed of ``plain`` ends diverged (NaN loss, or validation accuracy below ``band``),
+    and ``clipped`` beats it: the 95% CI of the paired difference of the best epochs'
+    validation accuracies lies above 0. Margin: the smaller of the CI's low end and the
+    distance of ``plain``'s best non-NaN final accuracy below ``band``."""
+    from dnnbook import experiments
+
+    last = experiments.final(history).set_index(["config", "seed"])
+    end = last.loc[plain]
+    nan = end["loss"].isna()
+    diverged = nan | (end["val_accuracy"] < band)
+    best = experiments.per_run(history, "val_accuracy")["best"].unstack("config")
+    win = beats(best, clipped, plain)
+    finite = end.loc[~nan, "val_accuracy"]
+    room = band - float(finite.max()) if len(finite) else np.inf
+    return Check(
+        bool(diverged.all() and win.holds),
+        f"{plain}: {int(nan.sum())} of {len(end)} NaN, best final accuracy "
+        f"{end['val_accuracy'].max():.3f} (band {band:.3f}); best epochs, {win.evidence}",
+        float(min(room, win.margin)),
+    )
+
+
+def not_worse(table: pd.DataFrame, a: str, b: str, by: float) -> Check:
+    """``a`` is not worse than ``b`` by more than ``by``: the 90% CI of the paired difference
+    ``a − b`` lies above ``−by`` (a one-sided test at the 5% level). ``table`` is seed × config.
+    Margin: how far the CI's low end lies above ``−by``."""
+    diff = stats.paired_diff(table[a].to_numpy(), table[b].to_numpy(), level=0.90)
+    return Check(
+        bool(diff.low > -by),
+        f"{a} − {b}: {diff.mean:+.3f}, 90% CI [{diff.low:+.3f}, {diff.high:+.3f}], n={diff.n}",
+        diff.low + by,
+    )
+
+
+def bn_cost_table(history: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per config: mean seconds per epoch, and the mean epochs and seconds to reach ``target``
+    validation accuracy (:func:`dnnbook.experiments.epochs_to_reach`), rounded."""
+    from dnnbook import experiments
+
+    reach = (
+        experiments.epochs_to_reach(history, target)
+        .groupby("config", observed=True)[["epoch", "seconds"]]
+        .mean()
+    )
+    reach.insert(0, "s / epoch", history.groupby("config", observed=True)["epoch_time"].mean())
+    names = {
+        "epoch": f"epochs to {target:.0%} (mean)",
+        "seconds": f"seconds to {target:.0%} (mean)",
+    }
+    return reach.rename(columns=names).round(2)
 
 
 # --- figures ----------------------------------------------------------------------------------
@@ -394,6 +851,8 @@ def clipping_table(gradients: Sequence[Any], settings: dict[str, dict[str, Any]]
     for name, clip in settings.items():
         out = clipped_update(gradients, **clip)
         row = {f"variable {i + 1}": np.round(g, 8).tolist() for i, g in enumerate(out)}
-        row["global norm"] = float(np.sqrt(sum(float((g.astype("float64") ** 2).sum()) for g in out)))
+        row["global norm"] = float(
+            np.sqrt(sum(float((g.astype("float64") ** 2).sum()) for g in out))
+        )
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")

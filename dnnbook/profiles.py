@@ -50,10 +50,12 @@ class Profile:
 _GRADIENTS: dict[str, dict[str, Any]] = {
     "quick": {"depth": 20, "width": 100, "probe_batch": 256, "n_train": 1000, "n_valid": 1000,
               "epochs": 3, "learning_rate": 0.01, "dying_depth": 5, "dying_learning_rate": 0.01,
-              "bn_depth": 10, "clip_depth": 5, "clip_learning_rate": 1.0},
+              "bn_depth": 10, "clip_depth": 5, "clip_learning_rate": 1.0,
+              "explode_depths": (5, 10, 20)},
     "full": {"depth": 50, "width": 100, "probe_batch": 256, "n_train": 55000, "n_valid": 5000,
              "epochs": 10, "learning_rate": 0.01, "dying_depth": 5, "dying_learning_rate": 0.01,
-             "bn_depth": 20, "clip_depth": 5, "clip_learning_rate": 1.0}}
+             "bn_depth": 20, "clip_depth": 5, "clip_learning_rate": 1.0,
+             "explode_depths": (5, 10, 20, 50)}}
 # chapter 2: pretrained layers
 _PRETRAINING: dict[str, dict[str, Any]] = {
     "quick": {"n_seeds": 5, "n_b_train": 200, "a_epochs": 5, "b_frozen_epochs": 4, "b_tuned_epochs": 8,
