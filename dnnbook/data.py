@@ -2,6 +2,7 @@
 
 Validation is always split from the training set, never from the test set.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -15,29 +16,57 @@ from pathlib import Path
 import numpy as np
 
 NAMES = ("fashion_mnist", "digits", "mnist1d")
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 FASHION_FILES = {
-    "x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
-    "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz",
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
 }
 # the files as published (Zalando's release, mirrored by Keras): size in bytes and SHA-256.
 # Debian's package recompresses them (a few bytes shorter), so only downloads are held to these.
 FASHION_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 FASHION_PUBLISHED = {
-    "train-images-idx3-ubyte.gz": (26421880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
-    "train-labels-idx1-ubyte.gz": (29515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
-    "t10k-images-idx3-ubyte.gz": (4422102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
-    "t10k-labels-idx1-ubyte.gz": (5148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+    "train-images-idx3-ubyte.gz": (
+        26421880,
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+    ),
+    "train-labels-idx1-ubyte.gz": (
+        29515,
+        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+    ),
+    "t10k-images-idx3-ubyte.gz": (
+        4422102,
+        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        5148,
+        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    ),
 }
 KERAS_SUBDIR = "datasets/fashion-mnist"  # where keras.datasets.fashion_mnist caches it
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_DIR: Path | None = None  # None: Keras's own cache folders (see keras_dirs)
-HOW_TO_GET = ("get it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
-              "or `python -m dnnbook data` where there is internet, or point $DNNBOOK_DATA "
-              "at a folder holding the four IDX .gz files")
-HOW_TO_FIX = ("delete it and fetch it again: `make data`, or `DNNBOOK_DOWNLOAD=1 python -m dnnbook data` "
-              "(a Keras download is checked against the published SHA-256)")
+HOW_TO_GET = (
+    "get it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
+    "or `python -m dnnbook data` where there is internet, or point $DNNBOOK_DATA "
+    "at a folder holding the four IDX .gz files"
+)
+HOW_TO_FIX = (
+    "delete it and fetch it again: `make data`, or `DNNBOOK_DOWNLOAD=1 python -m dnnbook data` "
+    "(a Keras download is checked against the published SHA-256)"
+)
 
 
 class DataError(RuntimeError):
@@ -85,8 +114,14 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             head = fh.read(4)
             if len(head) != 4 or head[0] != 0 or head[1] != 0:
                 raise DataError(f"{path} is not an IDX file (bad magic number)")
-            dtype = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4",
-                     0x0D: ">f4", 0x0E: ">f8"}.get(head[2])
+            dtype = {
+                0x08: np.uint8,
+                0x09: np.int8,
+                0x0B: ">i2",
+                0x0C: ">i4",
+                0x0D: ">f4",
+                0x0E: ">f8",
+            }.get(head[2])
             if dtype is None:
                 raise DataError(f"{path}: unknown IDX type code 0x{head[2]:02x}")
             ndim = head[3]
@@ -169,8 +204,15 @@ def _fetch(name: str) -> Path:
         home.mkdir(parents=True, exist_ok=True)  # Keras uses /tmp/.keras if it is missing
     except OSError:
         pass  # not writable: Keras falls back to /tmp/.keras, and says so in the path it returns
-    return Path(keras.utils.get_file(name, origin=FASHION_ORIGIN + name, cache_dir=str(home),
-                                     cache_subdir=KERAS_SUBDIR, file_hash=FASHION_PUBLISHED[name][1]))
+    return Path(
+        keras.utils.get_file(
+            name,
+            origin=FASHION_ORIGIN + name,
+            cache_dir=str(home),
+            cache_subdir=KERAS_SUBDIR,
+            file_hash=FASHION_PUBLISHED[name][1],
+        )
+    )
 
 
 def download_fashion_mnist() -> Path:
@@ -178,18 +220,25 @@ def download_fashion_mnist() -> Path:
     try:
         paths = [_fetch(name) for name in FASHION_FILES.values()]
     except Exception as exc:
-        raise DataError(f"downloading Fashion-MNIST failed ({type(exc).__name__}: {exc}); "
-                        + HOW_TO_GET) from None
+        raise DataError(
+            f"downloading Fashion-MNIST failed ({type(exc).__name__}: {exc}); " + HOW_TO_GET
+        ) from None
     folders = {p.parent for p in paths}
     bad = [f"{p}: {why}" for p in paths if (why := published_mismatch(p))]
     if len(folders) != 1 or bad:
-        raise DataError("the downloaded Fashion-MNIST files are not the published ones ("
-                        + "; ".join(bad or map(str, paths)) + "); " + HOW_TO_FIX)
+        raise DataError(
+            "the downloaded Fashion-MNIST files are not the published ones ("
+            + "; ".join(bad or map(str, paths))
+            + "); "
+            + HOW_TO_FIX
+        )
     return folders.pop()
 
 
 def _read_fashion(folder: Path) -> tuple[np.ndarray, ...]:
-    return tuple(read_idx(folder / FASHION_FILES[k]) for k in ("x_train", "y_train", "x_test", "y_test"))
+    return tuple(
+        read_idx(folder / FASHION_FILES[k]) for k in ("x_train", "y_train", "x_test", "y_test")
+    )
 
 
 def _fashion(download: bool) -> tuple[Path, tuple[np.ndarray, ...]]:
@@ -198,8 +247,12 @@ def _fashion(download: bool) -> tuple[Path, tuple[np.ndarray, ...]]:
         folder = download_fashion_mnist()
     if folder is None:
         looked = ", ".join(str(d) for d in fashion_mnist_dirs())
-        seen = [msg for d in keras_dirs() if all((d / f).is_file() for f in FASHION_FILES.values())
-                for msg in _cache_damage(d)]
+        seen = [
+            msg
+            for d in keras_dirs()
+            if all((d / f).is_file() for f in FASHION_FILES.values())
+            for msg in _cache_damage(d)
+        ]
         if seen:
             raise DataError(seen[0] + f" (Fashion-MNIST was looked up in: {looked})")
         raise DataError(f"Fashion-MNIST not found (looked in: {looked}); " + HOW_TO_GET)
@@ -228,8 +281,9 @@ def _digits() -> tuple[np.ndarray, ...]:
 
     d = load_digits()
     x = (d.images * (255.0 / 16.0)).astype(np.uint8)
-    x_tr, x_te, y_tr, y_te = train_test_split(x, d.target.astype(np.uint8), test_size=0.25,
-                                              random_state=0, stratify=d.target)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, d.target.astype(np.uint8), test_size=0.25, random_state=0, stratify=d.target
+    )
     return x_tr, y_tr, x_te, y_te
 
 
@@ -238,12 +292,24 @@ def _mnist1d() -> tuple[np.ndarray, ...]:
 
     args = get_dataset_args()
     d = make_dataset(args)
-    return (d["x"].astype(np.float32), d["y"].astype(np.uint8),
-            d["x_test"].astype(np.float32), d["y_test"].astype(np.uint8))
+    return (
+        d["x"].astype(np.float32),
+        d["y"].astype(np.uint8),
+        d["x_test"].astype(np.float32),
+        d["y_test"].astype(np.uint8),
+    )
 
 
-def load(name: str, *, n_train: int | None = None, n_valid: int = 5000, n_test: int | None = None,
-         seed: int = 0, raw: bool = False, download: bool | None = None) -> Splits:
+def load(
+    name: str,
+    *,
+    n_train: int | None = None,
+    n_valid: int = 5000,
+    n_test: int | None = None,
+    seed: int = 0,
+    raw: bool = False,
+    download: bool | None = None,
+) -> Splits:
     """Load ``name`` (``fashion_mnist``, ``digits`` or ``mnist1d``) as :class:`Splits`.
 
     ``n_valid`` examples are split off the training set (shuffled with ``seed``), then
@@ -271,13 +337,17 @@ def load(name: str, *, n_train: int | None = None, n_valid: int = 5000, n_test: 
         x_tr, y_tr, x_te, y_te = _mnist1d()
         classes = tuple(str(i) for i in range(10))
     if n_valid >= len(x_tr):
-        raise DataError(f"n_valid={n_valid} leaves no training data ({len(x_tr)} training examples)")
+        raise DataError(
+            f"n_valid={n_valid} leaves no training data ({len(x_tr)} training examples)"
+        )
     order = np.random.default_rng(seed).permutation(len(x_tr))
     valid_idx, train_idx = order[:n_valid], order[n_valid:]
     if n_train is not None:
         if n_train > len(train_idx):
-            raise DataError(f"n_train={n_train} but only {len(train_idx)} training examples "
-                            f"remain after the {n_valid}-example validation split")
+            raise DataError(
+                f"n_train={n_train} but only {len(train_idx)} training examples "
+                f"remain after the {n_valid}-example validation split"
+            )
         train_idx = train_idx[:n_train]
     if n_test is not None:
         if n_test > len(x_te):
@@ -289,9 +359,15 @@ def load(name: str, *, n_train: int | None = None, n_valid: int = 5000, n_test: 
             return x.astype(np.float32) if x.dtype != np.uint8 else x
         return x.astype(np.float32) / 255.0
 
-    return Splits(prep(x_tr[train_idx]), y_tr[train_idx].astype(np.int64),
-                  prep(x_tr[valid_idx]), y_tr[valid_idx].astype(np.int64),
-                  prep(x_te), y_te.astype(np.int64), classes)
+    return Splits(
+        prep(x_tr[train_idx]),
+        y_tr[train_idx].astype(np.int64),
+        prep(x_tr[valid_idx]),
+        y_tr[valid_idx].astype(np.int64),
+        prep(x_te),
+        y_te.astype(np.int64),
+        classes,
+    )
 
 
 def standardize(splits: Splits) -> Splits:
@@ -299,5 +375,12 @@ def standardize(splits: Splits) -> Splits:
     mean = splits.x_train.mean(axis=0, keepdims=True)
     std = splits.x_train.std(axis=0, keepdims=True) + 1e-7
     f = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
-    return Splits(f(splits.x_train), splits.y_train, f(splits.x_valid), splits.y_valid,
-                  f(splits.x_test), splits.y_test, splits.class_names)
+    return Splits(
+        f(splits.x_train),
+        splits.y_train,
+        f(splits.x_valid),
+        splits.y_valid,
+        f(splits.x_test),
+        splits.y_test,
+        splits.class_names,
+    )

@@ -1,4 +1,5 @@
 """What a reader's browser must see on every page of the built book."""
+
 from __future__ import annotations
 
 import functools
@@ -10,14 +11,30 @@ from pathlib import Path
 
 # Debian's chromium; elsewhere $CHROMIUM (GitHub's Ubuntu images: /usr/bin/chromium or /usr/bin/google-chrome)
 CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Console messages of the theme itself that are not failures of the book, and the DNS failure
 # of external hosts (a badge image) on a machine without internet: readers online load them.
 # A request aborted by ``open_page(offline=True)`` is reported in its ``blocked`` list instead.
-BENIGN_CONSOLE = ("Got invalid theme mode", "Failed to load resource: net::ERR_NAME_NOT_RESOLVED",
-                  "Failed to load resource: net::ERR_INTERNET_DISCONNECTED")
-ERROR_SELECTORS = (".output.traceback", ".output.error", ".output.stderr", "div.stderr", "pre.error")
+BENIGN_CONSOLE = (
+    "Got invalid theme mode",
+    "Failed to load resource: net::ERR_NAME_NOT_RESOLVED",
+    "Failed to load resource: net::ERR_INTERNET_DISCONNECTED",
+)
+ERROR_SELECTORS = (
+    ".output.traceback",
+    ".output.error",
+    ".output.stderr",
+    "div.stderr",
+    "pre.error",
+)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -44,7 +61,10 @@ def is_local(url: str) -> bool:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return parts.scheme in ("file", "data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost")
+    return parts.scheme in ("file", "data", "blob", "about") or parts.hostname in (
+        "127.0.0.1",
+        "localhost",
+    )
 
 
 def open_page(browser, url: str, *, offline: bool = False, blocked: list[str] | None = None):
@@ -52,6 +72,7 @@ def open_page(browser, url: str, *, offline: bool = False, blocked: list[str] | 
     ``offline`` aborts every request that would leave the machine (and records it in ``blocked``)."""
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     if offline:
+
         def route(r):
             if is_local(r.request.url):
                 r.continue_()
@@ -62,15 +83,30 @@ def open_page(browser, url: str, *, offline: bool = False, blocked: list[str] | 
 
         page.route("**/*", route)
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error"
-            and not m.text.startswith(BENIGN_CONSOLE) else None)
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and not m.text.startswith(BENIGN_CONSOLE)
+            else None
+        ),
+    )
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     # a request the browser cancels because the page navigates on (index.html redirects at
     # once) is not a broken resource; any other failure of a local request is
-    page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url} ({req.failure})")
+    page.on(
+        "requestfailed",
+        lambda req: (
+            errors.append(f"request failed: {req.url} ({req.failure})")
             if req.url.startswith(url.split("/", 3)[0] + "//" + url.split("/", 3)[2])
-            and req.failure != "net::ERR_ABORTED" else None)
-    page.on("response", lambda r: errors.append(f"HTTP {r.status} for {r.url}") if r.status >= 400 else None)
+            and req.failure != "net::ERR_ABORTED"
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda r: errors.append(f"HTTP {r.status} for {r.url}") if r.status >= 400 else None,
+    )
     response = page.goto(url)
     if response is None or not response.ok:
         errors.append(f"HTTP {response.status if response else 'no response'} for {url}")
@@ -89,11 +125,13 @@ def math_problems(page) -> list[str]:
     math = page.locator(".math").count()
     if math and typeset < math:
         problems.append(f"{math - typeset} of {math} formulas not typeset by MathJax")
-    text = page.inner_text("article") if page.locator("article").count() else page.inner_text("body")
+    text = (
+        page.inner_text("article") if page.locator("article").count() else page.inner_text("body")
+    )
     for raw in ("\\(", "\\["):
         if raw in text:
             at = text.index(raw)
-            problems.append(f"raw TeX on the page: {text[max(0, at - 30):at + 50]!r}")
+            problems.append(f"raw TeX on the page: {text[max(0, at - 30) : at + 50]!r}")
     return problems
 
 
@@ -101,7 +139,9 @@ def page_problems(page, console_errors: list[str], claim_statements: list[str] =
     """Everything wrong with a loaded page, as readable sentences (empty when all is well)."""
     problems = [f"console error: {e}" for e in console_errors]
     broken = page.eval_on_selector_all(
-        "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'))")
+        "img",
+        "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'))",
+    )
     problems += [f"image did not load: {src}" for src in broken]
     for selector in ERROR_SELECTORS:
         n = page.locator(selector).count()

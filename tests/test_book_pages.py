@@ -1,16 +1,22 @@
 """Generated pages: the claims index, the defaults page and the status page."""
+
 import nbformat
 import pytest
 
-from dnnbook.book import pages, defaults
+from dnnbook.book import defaults, pages
 
 
 def _executed(path, records):
     from dnnbook import claims
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter\n\ntext"), nbformat.v4.new_code_cell("x")]
-    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="✓ printed, not a claim — 1\n")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A chapter\n\ntext"),
+        nbformat.v4.new_code_cell("x"),
+    ]
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="✓ printed, not a claim — 1\n")
+    ]
     for rec in records:
         data = {claims.MIME: rec, "text/plain": claims.line(rec), "text/html": claims.to_html(rec)}
         nb.cells[1].outputs.append(nbformat.v4.new_output("display_data", data=data))
@@ -21,20 +27,33 @@ def _executed(path, records):
 def test_claims_are_read_from_their_records_only(tmp_path):
     from dnnbook import claims
 
-    recs = [claims.record("a holds", True, "1 vs 0", margin=1.0, figure="fig a"),
-            claims.record("b", True, "2")]
+    recs = [
+        claims.record("a holds", True, "1 vs 0", margin=1.0, figure="fig a"),
+        claims.record("b", True, "2"),
+    ]
     p = _executed(tmp_path / "01_x.ipynb", recs)
     found = pages.claims_in(p)
     assert [c["statement"] for c in found] == ["a holds", "b"]
-    assert found[0]["figure"] == "fig a" and found[1]["evidence"] == "2" and found[0]["margin"] == 1.0
+    assert (
+        found[0]["figure"] == "fig a" and found[1]["evidence"] == "2" and found[0]["margin"] == 1.0
+    )
     page = pages.claims_page([p])
     assert "**2** claims" in page and "| ✓ holds | a holds | 1 vs 0 | fig a |" in page
     assert "[A chapter](chapters/01_x.ipynb)" in page
 
 
 def test_status_page_lists_each_chapter():
-    page = pages.status_page({"01_x": {"profile": "quick", "backend": "jax", "environment": "backend jax | x",
-                                            "seconds": 12.5, "date": "2026-11-27 04:00 UTC"}})
+    page = pages.status_page(
+        {
+            "01_x": {
+                "profile": "quick",
+                "backend": "jax",
+                "environment": "backend jax | x",
+                "seconds": 12.5,
+                "date": "2026-11-27 04:00 UTC",
+            }
+        }
+    )
     assert "| 01_x | quick | jax | backend jax \\| x | 12.5 | 2026-11-27 04:00 UTC |" in page
 
 
@@ -42,8 +61,14 @@ def test_defaults_quote_their_claims_and_fail_without_them():
     claims = {}
     for d in defaults.DEFAULTS:
         stem = f"{d.chapter}_topic"
-        claims.setdefault(stem, []).append({"holds": True, "statement": f"we saw that {d.claim_phrase} here",
-                                            "evidence": "numbers", "figure": ""})
+        claims.setdefault(stem, []).append(
+            {
+                "holds": True,
+                "statement": f"we saw that {d.claim_phrase} here",
+                "evidence": "numbers",
+                "figure": "",
+            }
+        )
     page = defaults.defaults_page(claims)
     assert page.count("✓ we saw that") == len(defaults.DEFAULTS)
     claims["03_topic"] = []
@@ -60,23 +85,44 @@ def test_every_default_cites_a_claim_its_chapter_source_states():
     chapters = Path(__file__).resolve().parent.parent / "chapters"
     for d in defaults.DEFAULTS:
         (path,) = chapters.glob(f"{d.chapter}_*.ipynb")
-        code = "".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-        assert d.claim_phrase in code, f"{d.topic!r}: {path.name} states no claim with {d.claim_phrase!r}"
+        code = "".join(
+            c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+        )
+        assert d.claim_phrase in code, (
+            f"{d.topic!r}: {path.name} states no claim with {d.claim_phrase!r}"
+        )
 
 
-RUN = {"profile": "full", "backend": "jax", "seed": 7, "seconds": 480.2, "date": "2026-11-27 04:00 UTC",
-       "environment": "backend jax 0.7.1 | keras 3.15.1 | python 3.11.7 | GPU NVIDIA H200 | profile full "
-                      "| deterministic ops | seed 7"}
+RUN = {
+    "profile": "full",
+    "backend": "jax",
+    "seed": 7,
+    "seconds": 480.2,
+    "date": "2026-11-27 04:00 UTC",
+    "environment": "backend jax 0.7.1 | keras 3.15.1 | python 3.11.7 | GPU NVIDIA H200 | profile full "
+    "| deterministic ops | seed 7",
+}
 
 
 def test_run_banner_names_profile_backend_seeds_hardware_date_and_seconds():
     banner = pages.run_banner(RUN)
     assert banner.startswith("```{admonition} How this page was run\n:class: dnnbook-run-banner")
-    for part in ("profile **full**", "backend jax 0.7.1, Keras 3.15.1", "seeds 7, 8, … (base seed 7)",
-                 "hardware GPU NVIDIA H200", "executed 2026-11-27 04:00 UTC in 480.2 s"):
+    for part in (
+        "profile **full**",
+        "backend jax 0.7.1, Keras 3.15.1",
+        "seeds 7, 8, … (base seed 7)",
+        "hardware GPU NVIDIA H200",
+        "executed 2026-11-27 04:00 UTC in 480.2 s",
+    ):
         assert part in banner, part
-    old = pages.run_banner({"profile": "quick", "backend": "tensorflow", "seconds": 3,
-                            "environment": "backend tensorflow 2.21.0 | CPU 2 cores | seed 42"})
+    old = pages.run_banner(
+        {
+            "profile": "quick",
+            "backend": "tensorflow",
+            "seconds": 3,
+            "environment": "backend tensorflow 2.21.0 | CPU 2 cores | seed 42",
+        }
+    )
     assert "seeds 42, 43, … (base seed 42)" in old and "hardware CPU 2 cores" in old
 
 
@@ -85,22 +131,35 @@ def test_staged_chapter_carries_the_banner_under_its_title(tmp_path):
 
     src = _executed(tmp_path / "03_x.ipynb", [])
     nb = nbformat.read(src, as_version=4)
-    nb.cells[0].source += f"\n\n[![Open In Colab]({pipeline.COLAB_BADGE})](https://colab.research.google.com/x)"
+    nb.cells[
+        0
+    ].source += (
+        f"\n\n[![Open In Colab]({pipeline.COLAB_BADGE})](https://colab.research.google.com/x)"
+    )
     nbformat.write(nb, src)
     pipeline._stage_notebook(src, tmp_path / "staged.ipynb", RUN)
     cells = nbformat.read(tmp_path / "staged.ipynb", as_version=4).cells
     assert cells[0].source.startswith("# A chapter") and "How this page was run" in cells[1].source
     # the badge image is the book's own copy; the link still opens Colab
-    assert f"[![Open In Colab]({pipeline.LOCAL_BADGE})](https://colab.research.google.com/x)" in cells[0].source
+    assert (
+        f"[![Open In Colab]({pipeline.LOCAL_BADGE})](https://colab.research.google.com/x)"
+        in cells[0].source
+    )
     pipeline._stage_notebook(src, tmp_path / "plain.ipynb")
     assert len(nbformat.read(tmp_path / "plain.ipynb", as_version=4).cells) == len(cells) - 1
 
 
 def test_sweep_page_shows_the_committed_tables_or_says_there_is_none(tmp_path):
     assert "No sweep has been committed yet." in pages.sweep_page(tmp_path)
-    (tmp_path / "sweep-quick.md").write_text("# Seed sweep\n\n| chapter | claim |\n|---|---|\n| 03 | a |\n")
+    (tmp_path / "sweep-quick.md").write_text(
+        "# Seed sweep\n\n| chapter | claim |\n|---|---|\n| 03 | a |\n"
+    )
     page = pages.sweep_page(tmp_path)
-    assert page.startswith("# Claims over seeds") and "## Profile quick" in page and "| 03 | a |" in page
+    assert (
+        page.startswith("# Claims over seeds")
+        and "## Profile quick" in page
+        and "| 03 | a |" in page
+    )
     assert page.count("# Seed sweep") == 0
 
 
@@ -123,7 +182,9 @@ def test_the_build_serves_its_own_mathjax_or_says_how_to_get_one(tmp_path, monke
     assert not (site / "_static" / "mathjax").exists()  # Jupyter Book would load every script there
     pipeline._copy_mathjax(es5, tmp_path / "html")
     copied = tmp_path / "html" / "_static" / "mathjax"
-    assert (copied / "tex-mml-chtml.js").exists() and (copied / "output/chtml/fonts/a.woff").exists()
+    assert (copied / "tex-mml-chtml.js").exists() and (
+        copied / "output/chtml/fonts/a.woff"
+    ).exists()
     assert not (copied / "sre").exists() and not (copied / "tex-svg.js").exists()
     config = yaml.safe_load((site / "_config.yml").read_text())["sphinx"]["config"]
     assert config == {"smartquotes": False, "mathjax_path": "mathjax/tex-mml-chtml.js"}

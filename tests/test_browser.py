@@ -1,4 +1,5 @@
 """The built book, as a reader's browser (Debian's Chromium) sees it."""
+
 import json
 from pathlib import Path
 
@@ -6,21 +7,32 @@ import pytest
 import yaml
 
 from dnnbook.book import pages, pipeline
-from tests.browser_check import CHROMIUM, CHROMIUM_ARGS, math_problems, open_page, page_problems, serve
+from tests.browser_check import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    math_problems,
+    open_page,
+    page_problems,
+    serve,
+)
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 HTML = pipeline.HTML
 SCREENSHOTS = pipeline.BUILD / "screenshots"
 CHAPTERS = pipeline.chapters(ROOT)
-REPO = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].removeprefix("https://github.com/")
+REPO = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].removeprefix(
+    "https://github.com/"
+)
 
 
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium "
-                    "(or set $CHROMIUM to a Chromium or Chrome binary)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium "
+            "(or set $CHROMIUM to a Chromium or Chrome binary)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -48,7 +60,8 @@ def test_chapter_page_as_a_reader_sees_it(browser, site, chapter):
     assert statements, f"{chapter.name} printed no claims"
     assert page.locator(".cell_output img").count() > 0, f"{chapter.name} shows no figure"
     colab = page.eval_on_selector_all(
-        "a[href*='colab.research.google.com']", "as => as.map(a => a.href)")
+        "a[href*='colab.research.google.com']", "as => as.map(a => a.href)"
+    )
     want = f"https://colab.research.google.com/github/{REPO}/blob/main/chapters/{chapter.path.name}"
     assert colab and all(h == want for h in colab), f"Colab links {colab} should all be {want}"
     page.close()
@@ -69,8 +82,11 @@ def test_front_pages_load_cleanly(browser, site, name):
 
 
 def _pages_with_formulas() -> list[str]:
-    return sorted(p.stem for p in (HTML / "chapters").glob("*.html")
-                  if 'class="math' in p.read_text(encoding="utf-8"))
+    return sorted(
+        p.stem
+        for p in (HTML / "chapters").glob("*.html")
+        if 'class="math' in p.read_text(encoding="utf-8")
+    )
 
 
 def test_formulas_render_with_the_network_blocked(browser, site):
@@ -79,7 +95,9 @@ def test_formulas_render_with_the_network_blocked(browser, site):
     assert with_math, f"no built chapter page in {HTML / 'chapters'} has a formula"
     for name in with_math:
         blocked: list[str] = []
-        page, errors = open_page(browser, f"{site}/chapters/{name}.html", offline=True, blocked=blocked)
+        page, errors = open_page(
+            browser, f"{site}/chapters/{name}.html", offline=True, blocked=blocked
+        )
         problems = math_problems(page)
         typeset = page.locator("mjx-container").count()
         page.close()
@@ -94,13 +112,21 @@ def test_chapter_page_says_how_it_was_run(browser, site, chapter):
     page, _ = open_page(browser, f"{site}/chapters/{chapter.name}.html")
     banners = page.locator(".dnnbook-run-banner").count()
     text = page.locator(".dnnbook-run-banner").first.inner_text() if banners else ""
-    title_above = page.evaluate("() => { const b = document.querySelector('.dnnbook-run-banner');"
-                                " const h = document.querySelector('h1');"
-                                " return !!(b && h && (h.compareDocumentPosition(b) & 4)); }")
+    title_above = page.evaluate(
+        "() => { const b = document.querySelector('.dnnbook-run-banner');"
+        " const h = document.querySelector('h1');"
+        " return !!(b && h && (h.compareDocumentPosition(b) & 4)); }"
+    )
     page.close()
     assert banners == 1, f"{chapter.name} has {banners} run banners"
-    for part in (f"profile {run['profile']}", f"backend {run['backend']}", "seeds ", "hardware ",
-                 f"in {run['seconds']} s", run["date"]):
+    for part in (
+        f"profile {run['profile']}",
+        f"backend {run['backend']}",
+        "seeds ",
+        "hardware ",
+        f"in {run['seconds']} s",
+        run["date"],
+    ):
         assert part in text, f"{chapter.name}: {part!r} missing from the banner {text!r}"
     assert title_above, f"{chapter.name}: the banner should sit under the title"
 
@@ -110,15 +136,22 @@ def test_table_of_contents_reaches_every_chapter(browser, site):
     links = page.eval_on_selector_all("nav a.reference.internal", "as => as.map(a => a.href)")
     page.close()
     for chapter in CHAPTERS:
-        assert any(h.endswith(f"chapters/{chapter.name}.html") for h in links), f"TOC misses {chapter.name}"
+        assert any(h.endswith(f"chapters/{chapter.name}.html") for h in links), (
+            f"TOC misses {chapter.name}"
+        )
 
 
 def test_claims_index_lists_exactly_the_printed_claims(browser, site):
     printed = []
     for chapter in CHAPTERS:
-        printed += [c["statement"] for c in pages.claims_in(pipeline.EXECUTED / "chapters" / chapter.path.name)]
+        printed += [
+            c["statement"]
+            for c in pages.claims_in(pipeline.EXECUTED / "chapters" / chapter.path.name)
+        ]
     page, _ = open_page(browser, f"{site}/claims.html")
-    rows = page.eval_on_selector_all("table tbody tr", "rs => rs.map(r => r.cells[1].innerText.trim())")
+    rows = page.eval_on_selector_all(
+        "table tbody tr", "rs => rs.map(r => r.cells[1].innerText.trim())"
+    )
     page.close()
     assert sorted(rows) == sorted(s.strip() for s in printed)
 

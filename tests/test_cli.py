@@ -1,4 +1,5 @@
 """The command line rejects bad input at once and never passes a failed build off as a book."""
+
 import json
 import os
 import subprocess
@@ -10,24 +11,40 @@ import pytest
 from dnnbook import data
 from dnnbook.book import cli, pipeline
 from tests.conftest import ROOT
+from tests.conftest import chapter_notebook as _notebook
 
 
 def _cli(*args, env=None, cwd=ROOT):
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dnnbook", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "dnnbook", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["execute", "--profile", "fast"], "unknown profile 'fast'; choose one of: quick, full, auto"),
-    (["execute", "--chapters", "99"], "unknown chapter '99'; choose from: 00_baseline"),
-    (["all", "--backend", "mxnet"], "unknown backend 'mxnet'; choose one of: tensorflow, jax, torch"),
-    (["execute", "--jobs", "0"], "--jobs must be a whole number of at least 1, got '0'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["execute", "--profile", "fast"],
+            "unknown profile 'fast'; choose one of: quick, full, auto",
+        ),
+        (["execute", "--chapters", "99"], "unknown chapter '99'; choose from: 00_baseline"),
+        (
+            ["all", "--backend", "mxnet"],
+            "unknown backend 'mxnet'; choose one of: tensorflow, jax, torch",
+        ),
+        (["execute", "--jobs", "0"], "--jobs must be a whole number of at least 1, got '0'"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2_before_any_work(tmp_path, args, message):
     r = _cli(*args, env={"DNNBOOK_BUILD": str(tmp_path / "build")})
     assert r.returncode == 2
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert lines == [f"dnnbook: error: {lines[0].split('error: ', 1)[1]}"] and message in lines[0]
     assert not (tmp_path / "build").exists()
 
@@ -46,51 +63,26 @@ def test_missing_data_fails_before_executing(tmp_path, monkeypatch, capsys):
     assert not called
 
 
-def _notebook(path, code):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('PROFILE = "quick"\nSEED = 42')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params, nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
-@pytest.fixture
-def fake_book(tmp_path, tiny_fashion):
-    root = tmp_path / "book"
-    (root / "chapters").mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml", "intro.md", "_static", "nbval_sanitize.cfg"):
-        src = ROOT / name
-        dst = root / name
-        if src.is_dir():
-            import shutil
-            shutil.copytree(src, dst)
-        else:
-            dst.write_text(src.read_text())
-    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nparts:\n  - caption: Chapters\n    chapters:\n"
-                                   "      - file: chapters/00_fine\n      - file: chapters/01_boom\n"
-                                   "  - caption: About\n    chapters:\n      - file: claims\n      - file: status\n")
-    _notebook(root / "chapters" / "00_fine.ipynb",
-              "from dnnbook.claims import claim\nprint('backend fake | profile', PROFILE, '| seed', SEED)\n"
-              "claim('one is one', 1 == 1, 'checked')")
-    _notebook(root / "chapters" / "01_boom.ipynb", "x = 1\nraise ValueError('boom in the chapter')")
-    env = {"DNNBOOK_ROOT": str(root), "DNNBOOK_BUILD": str(root / "_build")}
-    return root, env
-
-
 @pytest.mark.pipeline
 def test_failing_chapter_is_named_kept_and_nothing_is_built(fake_book):
     root, env = fake_book
     r = _cli("all", "--profile", "quick", env=env)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "chapter 01_boom failed in cell" in r.stderr and "ValueError: boom in the chapter" in r.stderr
+    assert (
+        "chapter 01_boom failed in cell" in r.stderr
+        and "ValueError: boom in the chapter" in r.stderr
+    )
     assert (root / "_build" / "failed" / "01_boom.ipynb").exists()
     assert not (root / "_build" / "executed" / "chapters" / "01_boom.ipynb").exists()
     assert not (root / "_build" / "html").exists()
     assert not list((root / "chapters").glob("*.running*"))
     # sources are never touched
     for nb in (root / "chapters").glob("*.ipynb"):
-        assert all(not c.get("outputs") for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        assert all(
+            not c.get("outputs")
+            for c in json.loads(nb.read_text())["cells"]
+            if c["cell_type"] == "code"
+        )
     # build refuses to render a chapter that was never executed
     r = _cli("build", "--profile", "quick", env=env)
     assert r.returncode == 1 and "not executed yet: 01_boom" in r.stderr
@@ -99,12 +91,17 @@ def test_failing_chapter_is_named_kept_and_nothing_is_built(fake_book):
 @pytest.mark.pipeline
 def test_good_chapter_executes_validates_and_builds(fake_book):
     root, env = fake_book
+    nb = nbformat.read(root / "chapters" / "00_fine.ipynb", as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("A formula: $\\frac{1}{2} x^2$."))
+    nbformat.write(nb, root / "chapters" / "00_fine.ipynb")
     r = _cli("all", "--profile", "quick", "--chapters", "00", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (root / "_build" / "html" / "index.html").exists()
     assert (root / "_build" / "html" / "chapters" / "00_fine.html").exists()
     index = (root / "_build" / "html" / "index.html").read_text()
-    assert 'url=intro.html' in index and 'rel="icon"' in index  # no /favicon.ico request before the redirect
+    assert (
+        "url=intro.html" in index and 'rel="icon"' in index
+    )  # no /favicon.ico request before the redirect
     claims_html = (root / "_build" / "html" / "claims.html").read_text()
     assert "one is one" in claims_html
     status = json.loads((root / "_build" / "executed" / "status.json").read_text())
@@ -123,8 +120,12 @@ def test_chapters_side_by_side_name_the_failure_and_keep_the_rest(fake_book):
     root, env = fake_book
     _notebook(root / "chapters" / "05_also_fine.ipynb", "print('fine too')")
     toc = root / "_toc.yml"
-    toc.write_text(toc.read_text().replace("      - file: chapters/01_boom\n",
-                                           "      - file: chapters/01_boom\n      - file: chapters/05_also_fine\n"))
+    toc.write_text(
+        toc.read_text().replace(
+            "      - file: chapters/01_boom\n",
+            "      - file: chapters/01_boom\n      - file: chapters/05_also_fine\n",
+        )
+    )
     r = _cli("execute", "--profile", "quick", "--jobs", "2", env=env)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "failed: 01_boom" in r.stderr and "ValueError: boom in the chapter" in r.stdout
@@ -141,18 +142,29 @@ def test_chapters_side_by_side_name_the_failure_and_keep_the_rest(fake_book):
 def test_chapters_run_longest_first_by_recorded_time_else_by_budget(tmp_path, monkeypatch):
     chapters = []
     for name, budget in (("00_a", 90), ("01_b", 240), ("02_c", 180)):
-        _notebook(tmp_path / f"{name}.ipynb", f"dnnbook.runtime.report_time(budget_s={budget} if True else None)")
+        _notebook(
+            tmp_path / f"{name}.ipynb",
+            f"dnnbook.runtime.report_time(budget_s={budget} if True else None)",
+        )
         chapters.append(pipeline.Chapter(tmp_path / f"{name}.ipynb"))
     assert [c.budget for c in chapters] == [90, 240, 180]
     status = tmp_path / "status.json"
     monkeypatch.setattr(pipeline, "STATUS", status)
     names = lambda order: [c.name for c in order]  # noqa: E731
-    assert names(pipeline.longest_first(chapters, "quick")) == ["01_b", "02_c", "00_a"]  # fresh: budgets
+    assert names(pipeline.longest_first(chapters, "quick")) == [
+        "01_b",
+        "02_c",
+        "00_a",
+    ]  # fresh: budgets
     times = {"00_a": 300, "01_b": 20, "02_c": 100}
     status.write_text(json.dumps({n: {"profile": "quick", "seconds": s} for n, s in times.items()}))
     assert names(pipeline.longest_first(chapters, "quick")) == ["00_a", "02_c", "01_b"]
     assert names(pipeline.longest_first(chapters, None)) == ["00_a", "02_c", "01_b"]
-    assert names(pipeline.longest_first(chapters, "full")) == ["00_a", "01_b", "02_c"]  # none: as given
+    assert names(pipeline.longest_first(chapters, "full")) == [
+        "00_a",
+        "01_b",
+        "02_c",
+    ]  # none: as given
     assert names(pipeline.longest_first(chapters[::-1], "full")) == ["02_c", "01_b", "00_a"]
     del times["02_c"]  # one missing: budgets for all
     status.write_text(json.dumps({n: {"profile": "quick", "seconds": s} for n, s in times.items()}))

@@ -46,7 +46,9 @@ def test_load_is_reproducible_and_raw_keeps_pixels(tiny_fashion):
 
 
 def test_unknown_name_lists_choices():
-    with pytest.raises(data.DataError, match="unknown data set 'cifar'.*fashion_mnist, digits, mnist1d"):
+    with pytest.raises(
+        data.DataError, match="unknown data set 'cifar'.*fashion_mnist, digits, mnist1d"
+    ):
         data.load("cifar")
 
 
@@ -120,8 +122,10 @@ def fake_network(tmp_path, monkeypatch):
     write_idx(source / "train-labels-idx1-ubyte.gz", np.arange(40) % 10)
     write_idx(source / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, size=(10, 28, 28)))
     write_idx(source / "t10k-labels-idx1-ubyte.gz", np.arange(10) % 10)
-    published = {p.name: (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
-                 for p in source.iterdir()}
+    published = {
+        p.name: (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in source.iterdir()
+    }
     monkeypatch.setattr(data, "FASHION_PUBLISHED", published)
     fetched = []
 
@@ -153,13 +157,19 @@ def test_an_interrupted_download_in_the_cache_is_named_or_fetched_again(tmp_path
     assert data.find_fashion_mnist() is None  # a short file in the cache is not a copy
     with pytest.raises(data.DataError) as err:
         data.load("fashion_mnist", n_valid=10, download=False)
-    assert str(path) in str(err.value) and "bytes instead of" in str(err.value) and "make data" in str(err.value)
+    assert (
+        str(path) in str(err.value)
+        and "bytes instead of" in str(err.value)
+        and "make data" in str(err.value)
+    )
     s = data.load("fashion_mnist", n_valid=10, download=True)  # DNNBOOK_DOWNLOAD=1: fetched again
     assert s.sizes()["train"] == 30 and fake_network[-1].endswith("train-images-idx3-ubyte.gz")
     assert path.stat().st_size == data.FASHION_PUBLISHED[path.name][0]
 
 
-def test_a_damaged_local_copy_is_replaced_by_a_download_where_allowed(tiny_fashion, fake_network, monkeypatch):
+def test_a_damaged_local_copy_is_replaced_by_a_download_where_allowed(
+    tiny_fashion, fake_network, monkeypatch
+):
     monkeypatch.setenv("DNNBOOK_DATA", str(tiny_fashion))
     _truncate(tiny_fashion, "t10k-images-idx3-ubyte.gz")
     assert data.ensure_fashion_mnist(download=True).name == "fashion-mnist"

@@ -1,4 +1,5 @@
 """Kernels on private IPC sockets: chapters and nbval started side by side cannot race for a port."""
+
 import subprocess
 import sys
 
@@ -13,7 +14,11 @@ TRANSPORT = "from ipykernel.kernelapp import IPKernelApp\napp = IPKernelApp.inst
 def _notebook(path, code):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
 
 
@@ -24,16 +29,39 @@ def test_every_manager_gets_its_own_socket_path():
 
 def test_papermill_kernel_listens_on_ipc(tmp_path):
     _notebook(tmp_path / "in.ipynb", TRANSPORT)
-    out = pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
-                              progress_bar=False, kernel_manager_class=AsyncIPCKernelManager)
+    out = pm.execute_notebook(
+        str(tmp_path / "in.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        kernel_name="python3",
+        progress_bar=False,
+        kernel_manager_class=AsyncIPCKernelManager,
+    )
     transport, ip = out.cells[0].outputs[0]["text"].split()
     assert transport == "ipc" and "dnnbook-kernel-" in ip
 
 
 def test_nbval_kernels_listen_on_ipc_with_the_plugin(tmp_path):
-    _notebook(tmp_path / "check.ipynb", TRANSPORT + "\nassert app.transport == 'ipc', app.transport")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-           "--rootdir", str(tmp_path), str(tmp_path / "check.ipynb")]
-    assert subprocess.run(cmd[:6] + ["-p", "dnnbook.book.kernels"] + cmd[6:], cwd=tmp_path, capture_output=True).returncode == 0
+    _notebook(
+        tmp_path / "check.ipynb", TRANSPORT + "\nassert app.transport == 'ipc', app.transport"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--rootdir",
+        str(tmp_path),
+        str(tmp_path / "check.ipynb"),
+    ]
+    assert (
+        subprocess.run(
+            cmd[:6] + ["-p", "dnnbook.book.kernels"] + cmd[6:], cwd=tmp_path, capture_output=True
+        ).returncode
+        == 0
+    )
     without = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert without.returncode != 0 and "tcp" in without.stdout  # the check can fail: TCP by default

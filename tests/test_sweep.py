@@ -1,4 +1,5 @@
-"""The seed sweep's table, built from synthetic executed notebooks (nothing is executed)."""
+"""The seed sweep's table, built from synthetic executed notebooks; one pipeline test sweeps a small book."""
+
 import csv
 
 import nbformat
@@ -16,7 +17,9 @@ def _notebook(path, records, error=None):
         data = {claims.MIME: rec, "text/plain": claims.line(rec), "text/html": claims.to_html(rec)}
         cell.outputs.append(nbformat.v4.new_output("display_data", data=data))
     if error:
-        cell.outputs.append(nbformat.v4.new_output("error", ename=error[0], evalue=error[1], traceback=[]))
+        cell.outputs.append(
+            nbformat.v4.new_output("error", ename=error[0], evalue=error[1], traceback=[])
+        )
     nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"), cell]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
@@ -39,8 +42,15 @@ def swept(tmp_path):
     its claim."""
     root = tmp_path / "sweep"
     for seed, b_holds in ((1, True), (2, False), (3, True)):
-        _executed(root, seed, "03_optimizers", [claims.record(A, True, "0.8 vs 0.7", margin=0.1 * seed),
-                                                claims.record(B, b_holds, "[..]", margin=0.02 if b_holds else -0.01)])
+        _executed(
+            root,
+            seed,
+            "03_optimizers",
+            [
+                claims.record(A, True, "0.8 vs 0.7", margin=0.1 * seed),
+                claims.record(B, b_holds, "[..]", margin=0.02 if b_holds else -0.01),
+            ],
+        )
     _executed(root, 1, "04_regularization", [claims.record(C, True, "x", margin=0.5)])
     _executed(root, 2, "04_regularization", [claims.record(C, True, "x", margin=0.25)])
     _crashed(root, 3, "04_regularization", [], ("ValueError", "boom"))
@@ -48,11 +58,16 @@ def swept(tmp_path):
 
 
 def test_one_row_per_claim_one_column_per_seed_smallest_margin_and_verdict(swept):
-    md, clean = sweep.write_tables(swept, ["03_optimizers", "04_regularization"], [1, 2, 3], about="Profile quick.")
+    md, clean = sweep.write_tables(
+        swept, ["03_optimizers", "04_regularization"], [1, 2, 3], about="Profile quick."
+    )
     assert not clean
     text = md.read_text()
     assert "1 of 3 claims held at every seed" in text and "Profile quick." in text
-    assert "| chapter | claim | seed 1 | seed 2 | seed 3 | smallest margin | held at every seed |" in text
+    assert (
+        "| chapter | claim | seed 1 | seed 2 | seed 3 | smallest margin | held at every seed |"
+        in text
+    )
     assert f"| 03_optimizers | {A} | ✓ +0.1 | ✓ +0.2 | ✓ +0.3 | +0.1 | yes |" in text
     assert f"| 03_optimizers | {B} | ✓ +0.02 | ✗ -0.01 | ✓ +0.02 | -0.01 | **no** |" in text
     # the crash is reported, not hidden: in the claim's row and under the table
@@ -66,7 +81,10 @@ def test_csv_has_status_and_margin_per_seed(swept):
     assert [r["claim"] for r in rows] == [A, B, C]
     assert rows[1]["status seed 2"] == "✗" and float(rows[1]["margin seed 2"]) == -0.01
     assert rows[2]["status seed 3"] == "crashed" and rows[2]["margin seed 3"] == ""
-    assert float(rows[0]["smallest margin"]) == pytest.approx(0.1) and rows[0]["held at every seed"] == "True"
+    assert (
+        float(rows[0]["smallest margin"]) == pytest.approx(0.1)
+        and rows[0]["held at every seed"] == "True"
+    )
     assert rows[2]["held at every seed"] == "False"
 
 
@@ -85,12 +103,21 @@ def test_run_executes_each_seed_in_its_own_folder_in_report_mode(tmp_path, monke
 
     def fake_call(cmd, env, cwd):
         seed = int(cmd[cmd.index("--seed") + 1])
-        calls.append((seed, env["DNNBOOK_BUILD"], env["DNNBOOK_CLAIMS"], cmd[cmd.index("--chapters") + 1]))
-        _executed(tmp_path / "sweep", seed, "03_optimizers", [claims.record(A, seed != 2, "e", margin=2.0 - seed)])
+        calls.append(
+            (seed, env["DNNBOOK_BUILD"], env["DNNBOOK_CLAIMS"], cmd[cmd.index("--chapters") + 1])
+        )
+        _executed(
+            tmp_path / "sweep",
+            seed,
+            "03_optimizers",
+            [claims.record(A, seed != 2, "e", margin=2.0 - seed)],
+        )
         return 0 if seed != 2 else 1
 
     monkeypatch.setattr(sweep.subprocess, "call", fake_call)
-    md, clean = sweep.run(["03_optimizers"], "quick", [1, 2], backend="jax", root=tmp_path / "sweep")
+    md, clean = sweep.run(
+        ["03_optimizers"], "quick", [1, 2], backend="jax", root=tmp_path / "sweep"
+    )
     assert [c[0] for c in calls] == [1, 2] and {c[2] for c in calls} == {"report"}
     assert calls[1][1] == str(tmp_path / "sweep" / "seed-2") and calls[0][3] == "03_optimizers"
     assert not clean and "backend jax" in md.read_text() and "| ✓ +1 | ✗ +0 |" in md.read_text()
@@ -100,3 +127,28 @@ def test_run_executes_each_seed_in_its_own_folder_in_report_mode(tmp_path, monke
 def test_bad_seeds_are_refused_before_any_work(seeds, capsys):
     assert cli.main(["sweep", "--seeds", seeds]) == 2
     assert "--seeds must be distinct whole numbers" in capsys.readouterr().err
+
+
+@pytest.mark.pipeline
+def test_sweep_end_to_end_on_a_small_book(fake_book):
+    """Real executions of a two-cell chapter at two seeds: a claim that fails at one seed does
+    not stop the claim after it (report mode), and a chapter that crashes is in the table."""
+    from tests.conftest import chapter_notebook
+    from tests.test_cli import _cli
+
+    root, env = fake_book
+    chapter_notebook(
+        root / "chapters" / "00_fine.ipynb",
+        "from dnnbook.claims import claim\nprint('backend fake | seed', SEED)\n"
+        "claim('the seed is odd', SEED % 2 == 1, f'seed {SEED}', margin=SEED % 2 - 0.5)\n"
+        "claim('one is one', 1 == 1, 'checked')",
+    )
+    r = _cli("sweep", "--seeds", "3,4", "--profile", "quick", "--chapters", "00,01", env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    text = (root / "_build" / "sweep" / "claims.md").read_text()
+    assert "| 00_fine | the seed is odd | ✓ +0.5 | ✗ -0.5 | -0.5 | **no** |" in text
+    assert "| 00_fine | one is one | ✓ | ✓ |  | yes |" in text
+    assert "- 01_boom at seed 3: crashed, ValueError: boom in the chapter" in text
+    assert (
+        root / "_build" / "sweep" / "seed-4" / "executed" / "chapters" / "00_fine.ipynb"
+    ).exists()

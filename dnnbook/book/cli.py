@@ -1,4 +1,5 @@
 """Command line: ``python -m dnnbook {execute,validate,build,all,data,sweep} [options]``."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,24 +13,56 @@ COMMANDS = ("execute", "validate", "build", "all", "data", "sweep")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dnnbook", description=(
-        "Execute the book's chapters with papermill, validate them with nbval and build the HTML book."))
-    p.add_argument("command", choices=COMMANDS, help="execute | validate | build | all (the three in turn) "
-                   "| data (fetch Fashion-MNIST) | sweep (execute at each of --seeds, tabulate the claims)")
-    p.add_argument("--profile", default=os.environ.get("PROFILE", "auto"),
-                   help="quick | full | auto (full when a GPU is visible, else quick); default auto")
-    p.add_argument("--chapters", default="", help="comma-separated chapters by number, name or topic "
-                   "(e.g. 00,01 or gradients); default all")
-    p.add_argument("--backend", default=os.environ.get("BACKEND") or os.environ.get("KERAS_BACKEND") or "tensorflow",
-                   help="tensorflow | jax | torch; default tensorflow")
-    p.add_argument("--seed", type=int, default=None, help="base seed passed to every chapter (default: the chapter's)")
-    p.add_argument("--seeds", default="1,2,3,4,5",
-                   help="sweep: comma-separated base seeds, each executed into _build/sweep/seed-N; default 1,2,3,4,5")
-    p.add_argument("--save", action="store_true",
-                   help="sweep: also copy the table to results/sweep-PROFILE.md, the book's sweep page")
-    p.add_argument("--jobs", default=os.environ.get("JOBS", "1"),
-                   help="chapters executed and validated at once, each in its own process; default 1. "
-                   "With 2 or more, a chapter's time includes the load of the others")
+    p = argparse.ArgumentParser(
+        prog="python -m dnnbook",
+        description=(
+            "Execute the book's chapters with papermill, validate them with nbval and build the HTML book."
+        ),
+    )
+    p.add_argument(
+        "command",
+        choices=COMMANDS,
+        help="execute | validate | build | all (the three in turn) "
+        "| data (fetch Fashion-MNIST) | sweep (execute at each of --seeds, tabulate the claims)",
+    )
+    p.add_argument(
+        "--profile",
+        default=os.environ.get("PROFILE", "auto"),
+        help="quick | full | auto (full when a GPU is visible, else quick); default auto",
+    )
+    p.add_argument(
+        "--chapters",
+        default="",
+        help="comma-separated chapters by number, name or topic "
+        "(e.g. 00,01 or gradients); default all",
+    )
+    p.add_argument(
+        "--backend",
+        default=os.environ.get("BACKEND") or os.environ.get("KERAS_BACKEND") or "tensorflow",
+        help="tensorflow | jax | torch; default tensorflow",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="base seed passed to every chapter (default: the chapter's)",
+    )
+    p.add_argument(
+        "--seeds",
+        default="1,2,3,4,5",
+        help="sweep: comma-separated base seeds, each executed into _build/sweep/seed-N; default 1,2,3,4,5",
+    )
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="sweep: also copy the table to results/sweep-PROFILE.md, the book's sweep page",
+    )
+    p.add_argument(
+        "--jobs",
+        default=os.environ.get("JOBS", "1"),
+        help="chapters executed and validated at once, each in its own process; default 1. "
+        "With 2 or more, a chapter's time includes the load of the others",
+    )
     return p
 
 
@@ -53,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         seeds = []
     if args.command == "sweep" and (not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds)):
-        return _fail(f"--seeds must be distinct whole numbers separated by commas, got {args.seeds!r}")
+        return _fail(
+            f"--seeds must be distinct whole numbers separated by commas, got {args.seeds!r}"
+        )
     os.environ["KERAS_BACKEND"] = args.backend  # before anything imports keras; kernels inherit it
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     # the book's build stops at a claim that does not hold (kernels inherit this); measuring
@@ -83,25 +118,38 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("execute", "all"):
             try:
-                data.load("fashion_mnist", n_train=10, n_valid=10, n_test=10)  # fail before any long work
+                data.load(
+                    "fashion_mnist", n_train=10, n_valid=10, n_test=10
+                )  # fail before any long work
             except data.DataError as exc:
                 return _fail(str(exc), 1)
             times = {}
             if jobs > 1 and len(selected) > 1:
-                print(f"executing {len(selected)} chapters, {jobs} at a time (profile {profile}, "
-                      f"backend {args.backend})", flush=True)
+                print(
+                    f"executing {len(selected)} chapters, {jobs} at a time (profile {profile}, "
+                    f"backend {args.backend})",
+                    flush=True,
+                )
                 start = time.perf_counter()
                 times = pipeline.execute_parallel(selected, profile, jobs=jobs, seed=args.seed)
                 times["(wall time)"] = time.perf_counter() - start
             for i, chapter in enumerate(selected if not times else [], 1):
-                print(f"[{i}/{len(selected)}] executing {chapter.name} (profile {profile}, "
-                      f"backend {args.backend})", flush=True)
+                print(
+                    f"[{i}/{len(selected)}] executing {chapter.name} (profile {profile}, "
+                    f"backend {args.backend})",
+                    flush=True,
+                )
                 times[chapter.name] = pipeline.execute(chapter, profile, seed=args.seed)
-                print(f"[{i}/{len(selected)}] {chapter.name} done in {times[chapter.name]:.0f} s", flush=True)
+                print(
+                    f"[{i}/{len(selected)}] {chapter.name} done in {times[chapter.name]:.0f} s",
+                    flush=True,
+                )
         if args.command in ("validate", "all"):
             start = time.perf_counter()
             pipeline.validate(selected, jobs)
-            print(f"nbval: checked cells reproduced ({time.perf_counter() - start:.0f} s)", flush=True)
+            print(
+                f"nbval: checked cells reproduced ({time.perf_counter() - start:.0f} s)", flush=True
+            )
         if args.command in ("build", "all"):
             index = pipeline.build(selected)
             print(f"\nThe book is at {index}")
@@ -112,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _sweep(chapters: list[str], profile: str, seeds: list[int], backend: str, jobs: int, save: bool) -> int:
+def _sweep(
+    chapters: list[str], profile: str, seeds: list[int], backend: str, jobs: int, save: bool
+) -> int:
     """Execute ``chapters`` at each seed and write the claims table; 1 if a claim failed at a
     seed or a chapter crashed (the table says which), else 0."""
     import shutil
@@ -126,15 +176,20 @@ def _sweep(chapters: list[str], profile: str, seeds: list[int], backend: str, jo
         return _fail(str(exc), 1)
     start = time.perf_counter()
     table, clean = sweep.run(chapters, profile, seeds, backend=backend, jobs=jobs)
-    print(f"\nThe sweep table is at {table} (and {table.with_suffix('.csv')}), "
-          f"{time.perf_counter() - start:.0f} s")
+    print(
+        f"\nThe sweep table is at {table} (and {table.with_suffix('.csv')}), "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     if save:
         saved = pipeline.ROOT / "results" / f"sweep-{profile}.md"
         saved.parent.mkdir(exist_ok=True)
         shutil.copyfile(table, saved)
         print(f"saved for the book as {saved}")
     if not clean:
-        print("some claims did not hold at every seed, or a chapter crashed: see the table", file=sys.stderr)
+        print(
+            "some claims did not hold at every seed, or a chapter crashed: see the table",
+            file=sys.stderr,
+        )
     return 0 if clean else 1
 
 

@@ -7,6 +7,7 @@ kernel to take. Kernels started at the same moment by separate processes (chapte
 at a path unique to each kernel cannot collide. papermill gets :class:`AsyncIPCKernelManager`;
 loaded as a pytest plugin (``-p dnnbook.book.kernels``), this module gives nbval's kernels the same.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Pages generated at build time from the executed chapters: the claims index, the status page,
 the seed-sweep page and the run banner at the top of each chapter."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,9 @@ def claims_in(nb_path: Path) -> list[dict]:
     found = []
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
-            rec = out.get("data", {}).get(MIME) if out.get("output_type") == "display_data" else None
+            rec = (
+                out.get("data", {}).get(MIME) if out.get("output_type") == "display_data" else None
+            )
             if rec:
                 found.append({**rec, "holds": rec["status"] == PASS})
     return found
@@ -38,9 +41,13 @@ def _cell(text: str) -> str:
 
 def claims_page(paths: list[Path]) -> str:
     """Markdown of the claims index: every claim of every chapter with its evidence and status."""
-    lines = ["# Claims index", "",
-             "Every claim the chapters print, with the evidence that decided it in this build. A claim",
-             "that does not hold stops the build, so every claim listed here held when the book was made.", ""]
+    lines = [
+        "# Claims index",
+        "",
+        "Every claim the chapters print, with the evidence that decided it in this build. A claim",
+        "that does not hold stops the build, so every claim listed here held when the book was made.",
+        "",
+    ]
     total = 0
     for p in paths:
         nb = json.loads(p.read_text())
@@ -53,7 +60,9 @@ def claims_page(paths: list[Path]) -> str:
         lines += ["| status | claim | evidence | shown in |", "|---|---|---|---|"]
         for c in found:
             status = "✓ holds" if c["holds"] else f"{c['status']} fails"
-            lines.append(f"| {status} | {_cell(c['statement'])} | {_cell(c['evidence'])} | {_cell(c['figure'])} |")
+            lines.append(
+                f"| {status} | {_cell(c['statement'])} | {_cell(c['evidence'])} | {_cell(c['figure'])} |"
+            )
         lines.append("")
     lines.insert(4, f"This build checked **{total}** claims.")
     lines.insert(5, "")
@@ -62,13 +71,20 @@ def claims_page(paths: list[Path]) -> str:
 
 def status_page(status: Mapping[str, Mapping]) -> str:
     """Markdown of the execution status page: profile, backend, device, time and date per chapter."""
-    lines = ["# Execution status", "",
-             "Every chapter of this book was executed when the book was built. This table says how.", "",
-             "| chapter | profile | backend | environment | seconds | executed |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# Execution status",
+        "",
+        "Every chapter of this book was executed when the book was built. This table says how.",
+        "",
+        "| chapter | profile | backend | environment | seconds | executed |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in sorted(status):
         s = status[name]
-        lines.append(f"| {name} | {s.get('profile', '')} | {s.get('backend', '')} | "
-                     f"{_cell(s.get('environment', ''))} | {s.get('seconds', '')} | {s.get('date', '')} |")
+        lines.append(
+            f"| {name} | {s.get('profile', '')} | {s.get('backend', '')} | "
+            f"{_cell(s.get('environment', ''))} | {s.get('seconds', '')} | {s.get('date', '')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -91,21 +107,34 @@ def run_banner(run: Mapping) -> str:
     if env.get("keras"):
         backend += f", Keras {env['keras']}"
     seed = run.get("seed", env.get("seed"))
-    seeds = f"{seed}, {int(seed) + 1}, … (base seed {seed})" if str(seed).isdigit() else "the chapter's"
-    parts = [f"profile **{run.get('profile', '?')}**", f"backend {backend}", f"seeds {seeds}",
-             f"hardware {env.get('device', 'not recorded')}",
-             f"executed {run.get('date', '?')} in {run.get('seconds', '?')} s"]
-    return ("```{admonition} How this page was run\n:class: dnnbook-run-banner\n\n"
-            + " · ".join(parts) + ". Every chapter: {doc}`/status`.\n```\n")
+    seeds = (
+        f"{seed}, {int(seed) + 1}, … (base seed {seed})" if str(seed).isdigit() else "the chapter's"
+    )
+    parts = [
+        f"profile **{run.get('profile', '?')}**",
+        f"backend {backend}",
+        f"seeds {seeds}",
+        f"hardware {env.get('device', 'not recorded')}",
+        f"executed {run.get('date', '?')} in {run.get('seconds', '?')} s",
+    ]
+    return (
+        "```{admonition} How this page was run\n:class: dnnbook-run-banner\n\n"
+        + " · ".join(parts)
+        + ". Every chapter: {doc}`/status`.\n```\n"
+    )
 
 
 def sweep_page(results: Path) -> str:
     """Markdown of the seed-sweep page: the committed sweep tables (``results/sweep-*.md``,
     written by ``python -m dnnbook sweep``), or how to make one."""
-    lines = ["# Claims over seeds", "",
-             "A claim must hold for any base seed, not only the one this build ran. The seed sweep",
-             "(`python -m dnnbook sweep --seeds 1,2,3,4,5`) executes the chapters at several base seeds",
-             "and tabulates every claim's status and margin at each.", ""]
+    lines = [
+        "# Claims over seeds",
+        "",
+        "A claim must hold for any base seed, not only the one this build ran. The seed sweep",
+        "(`python -m dnnbook sweep --seeds 1,2,3,4,5`) executes the chapters at several base seeds",
+        "and tabulates every claim's status and margin at each.",
+        "",
+    ]
     tables = sorted(Path(results).glob("sweep-*.md")) if results else []
     if not tables:
         return "\n".join(lines + ["No sweep has been committed yet.", ""])
@@ -117,8 +146,9 @@ def sweep_page(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_pages(site: Path, paths: list[Path], status: Mapping[str, Mapping],
-                results: Path | None = None) -> None:
+def write_pages(
+    site: Path, paths: list[Path], status: Mapping[str, Mapping], results: Path | None = None
+) -> None:
     """Write ``claims.md``, ``defaults.md``, ``status.md`` and ``sweep.md`` into the staged book
     folder; ``results`` holds the committed sweep tables."""
     from dnnbook.book import defaults
@@ -127,8 +157,9 @@ def write_pages(site: Path, paths: list[Path], status: Mapping[str, Mapping],
     (site / "sweep.md").write_text(sweep_page(results), encoding="utf-8")
     defaults.write(site, {p.stem: claims_in(p) for p in paths})
     names = {p.stem for p in paths}
-    (site / "status.md").write_text(status_page({k: v for k, v in status.items() if k in names}),
-                                    encoding="utf-8")
+    (site / "status.md").write_text(
+        status_page({k: v for k, v in status.items() if k in names}), encoding="utf-8"
+    )
 
 
 def restrict_toc(toc_path: Path, keep: list[str]) -> None:
@@ -137,7 +168,10 @@ def restrict_toc(toc_path: Path, keep: list[str]) -> None:
 
     toc = yaml.safe_load(toc_path.read_text())
     for part in toc.get("parts", []):
-        part["chapters"] = [c for c in part["chapters"]
-                            if not c["file"].startswith("chapters/") or c["file"].split("/")[-1] in keep]
+        part["chapters"] = [
+            c
+            for c in part["chapters"]
+            if not c["file"].startswith("chapters/") or c["file"].split("/")[-1] in keep
+        ]
     toc["parts"] = [p for p in toc.get("parts", []) if p["chapters"]]
     toc_path.write_text(yaml.safe_dump(toc, sort_keys=False))

@@ -3,6 +3,7 @@
 Sources in ``chapters/`` are never modified: executed copies go to ``_build/executed/``,
 a failed chapter's notebook to ``_build/failed/`` and the HTML book to ``_build/html``.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -110,7 +111,9 @@ def _env_line(nb_path: Path) -> str:
     return ""
 
 
-def execute(chapter: Chapter, profile: str, *, seed: int | None = None, quiet: bool = False) -> float:
+def execute(
+    chapter: Chapter, profile: str, *, seed: int | None = None, quiet: bool = False
+) -> float:
     """Execute one chapter into ``_build/executed/chapters``; return its wall time in seconds."""
     import papermill as pm
 
@@ -132,22 +135,32 @@ def execute(chapter: Chapter, profile: str, *, seed: int | None = None, quiet: b
     start = time.perf_counter()
     tmp = out.with_suffix(".running.ipynb")
     try:
-        pm.execute_notebook(str(chapter.path), str(tmp), parameters=params, kernel_name="python3",
-                            log_output=not quiet, progress_bar=False, cwd=str(chapter.path.parent),
-                            execution_timeout=CELL_TIMEOUT.get(profile, 3600),
-                            kernel_manager_class=AsyncIPCKernelManager)
+        pm.execute_notebook(
+            str(chapter.path),
+            str(tmp),
+            parameters=params,
+            kernel_name="python3",
+            log_output=not quiet,
+            progress_bar=False,
+            cwd=str(chapter.path.parent),
+            execution_timeout=CELL_TIMEOUT.get(profile, 3600),
+            kernel_manager_class=AsyncIPCKernelManager,
+        )
     except pm.PapermillExecutionError as exc:
         FAILED.mkdir(parents=True, exist_ok=True)
         shutil.move(tmp, failed)
-        raise PipelineError(f"chapter {chapter.name} failed in cell {exc.exec_count} "
-                            f"(code cell index {exc.cell_index}): {exc.ename}: {exc.evalue}\n"
-                            f"  the executed notebook is kept for inspection at {failed}") from None
+        raise PipelineError(
+            f"chapter {chapter.name} failed in cell {exc.exec_count} "
+            f"(code cell index {exc.cell_index}): {exc.ename}: {exc.evalue}\n"
+            f"  the executed notebook is kept for inspection at {failed}"
+        ) from None
     except Exception as exc:
         if tmp.exists():
             FAILED.mkdir(parents=True, exist_ok=True)
             shutil.move(tmp, failed)
-        raise PipelineError(f"chapter {chapter.name} could not be executed: "
-                            f"{type(exc).__name__}: {exc}") from None
+        raise PipelineError(
+            f"chapter {chapter.name} could not be executed: {type(exc).__name__}: {exc}"
+        ) from None
     finally:
         if handler:
             logger.removeHandler(handler)
@@ -158,8 +171,9 @@ def execute(chapter: Chapter, profile: str, *, seed: int | None = None, quiet: b
     return seconds
 
 
-def _record_status(chapter: Chapter, profile: str, seconds: float, env_line: str,
-                   seed: int | None = None) -> None:
+def _record_status(
+    chapter: Chapter, profile: str, seconds: float, env_line: str, seed: int | None = None
+) -> None:
     """Record how ``chapter`` ran in ``status.json`` (the status page and the run banners);
     ``seed`` is the base seed given, else the one the environment line names."""
     import fcntl
@@ -172,8 +186,11 @@ def _record_status(chapter: Chapter, profile: str, seconds: float, env_line: str
         fcntl.flock(lock, fcntl.LOCK_EX)
         status = json.loads(STATUS.read_text()) if STATUS.exists() else {}
         status[chapter.name] = {
-            "profile": profile, "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-            "environment": env_line, "seed": seed, "seconds": round(seconds, 1),
+            "profile": profile,
+            "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+            "environment": env_line,
+            "seed": seed,
+            "seconds": round(seconds, 1),
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         }
         STATUS.write_text(json.dumps(status, indent=2))
@@ -197,7 +214,9 @@ def longest_first(selected: list[Chapter], profile: str | None) -> list[Chapter]
     return list(selected)
 
 
-def execute_parallel(selected: list[Chapter], profile: str, *, jobs: int, seed: int | None = None) -> dict[str, float]:
+def execute_parallel(
+    selected: list[Chapter], profile: str, *, jobs: int, seed: int | None = None
+) -> dict[str, float]:
     """Execute ``selected`` with up to ``jobs`` chapters at once, each in its own
     ``python -m dnnbook execute`` process (in :func:`longest_first` order); their
     output is relayed line by line. Returns each chapter's time as its own process recorded it
@@ -210,13 +229,29 @@ def execute_parallel(selected: list[Chapter], profile: str, *, jobs: int, seed: 
     lock = threading.Lock()
 
     def one(chapter: Chapter) -> tuple[Chapter, int, float]:
-        cmd = [sys.executable, "-m", "dnnbook", "execute", "--chapters", chapter.name,
-               "--profile", profile, "--jobs", "1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dnnbook",
+            "execute",
+            "--chapters",
+            chapter.name,
+            "--profile",
+            profile,
+            "--jobs",
+            "1",
+        ]
         if seed is not None:
             cmd += ["--seed", str(seed)]
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                cwd=str(ROOT), env=os.environ.copy())
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=str(ROOT),
+            env=os.environ.copy(),
+        )
         summary = re.compile(r"^(\[1/1\] |Execution times|  \S+ +[\d.]+ s$)")
         for line in proc.stdout:
             if line.strip() and not summary.match(line):  # the parent prints its own summary
@@ -241,24 +276,46 @@ def executed_notebooks(selected: list[Chapter]) -> list[Path]:
     paths = [EXECUTED / "chapters" / c.path.name for c in selected]
     missing = [p for p in paths if not p.exists()]
     if missing:
-        raise PipelineError("not executed yet: " + ", ".join(p.stem for p in missing)
-                            + " (run `python -m dnnbook execute` first)")
+        raise PipelineError(
+            "not executed yet: "
+            + ", ".join(p.stem for p in missing)
+            + " (run `python -m dnnbook execute` first)"
+        )
     return paths
 
 
 def validate(selected: list[Chapter], jobs: int = 1) -> None:
     """Re-execute the executed chapters with nbval; checked cells must reproduce exactly.
     ``jobs`` > 1 validates that many chapters at once (pytest-xdist, one chapter per worker)."""
-    paths = executed_notebooks(longest_first(selected, None) if jobs > 1 else selected)  # xdist's order
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "dnnbook.book.kernels", "--nbval-lax",
-           "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"),
-           "--nbval-cell-timeout", "3600", "--rootdir", str(EXECUTED), *map(str, paths)]
+    paths = executed_notebooks(
+        longest_first(selected, None) if jobs > 1 else selected
+    )  # xdist's order
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "dnnbook.book.kernels",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        str(ROOT / "nbval_sanitize.cfg"),
+        "--nbval-cell-timeout",
+        "3600",
+        "--rootdir",
+        str(EXECUTED),
+        *map(str, paths),
+    ]
     if jobs > 1 and len(paths) > 1:
         cmd[4:4] = ["-n", str(min(jobs, len(paths))), "--dist", "loadfile"]
     print("validating with nbval: " + ", ".join(p.stem for p in paths), flush=True)
     if subprocess.call(cmd, cwd=EXECUTED / "chapters") != 0:
-        raise PipelineError("nbval: a re-executed chapter did not reproduce its checked cells "
-                            "(see the diff above)")
+        raise PipelineError(
+            "nbval: a re-executed chapter did not reproduce its checked cells (see the diff above)"
+        )
 
 
 # the Colab badge a chapter shows (absolute, for GitHub and Colab) and the book's own copy
@@ -283,8 +340,12 @@ def _stage_notebook(src: Path, dst: Path, run: dict | None = None) -> None:
                 cell["source"] = text.replace(COLAB_BADGE, LOCAL_BADGE)
     if run:
         first = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"), -1)
-        banner = {"cell_type": "markdown", "id": "dnnbook-run-banner",
-                  "metadata": {"tags": ["dnnbook-run-banner"]}, "source": pages.run_banner(run)}
+        banner = {
+            "cell_type": "markdown",
+            "id": "dnnbook-run-banner",
+            "metadata": {"tags": ["dnnbook-run-banner"]},
+            "source": pages.run_banner(run),
+        }
         nb["cells"].insert(first + 1, banner)
     dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
 
@@ -294,7 +355,15 @@ def _stage_notebook(src: Path, dst: Path, run: dict | None = None) -> None:
 MATHJAX_SCRIPT = "tex-mml-chtml.js"
 # what a page loads of it: the component, its fonts and the extensions TeX input loads on demand
 # (not the speech engine, the SVG output or the other combined components)
-MATHJAX_SKIP = ("sre", "*svg*", "*-full*", "node-main.js", "latest.js", "mml-chtml.js", "tex-chtml.js")
+MATHJAX_SKIP = (
+    "sre",
+    "*svg*",
+    "*-full*",
+    "node-main.js",
+    "latest.js",
+    "mml-chtml.js",
+    "tex-chtml.js",
+)
 
 
 def find_mathjax() -> Path | None:
@@ -302,8 +371,10 @@ def find_mathjax() -> Path | None:
     else the virtual environment's (``make install``), else a ``node_modules`` in the book's root."""
     env = os.environ.get("DNNBOOK_MATHJAX", "")
     candidates = [Path(env).expanduser()] if env and env != "cdn" else []
-    candidates += [Path(sys.prefix) / "mathjax" / "node_modules" / "mathjax" / "es5",
-                   ROOT / "node_modules" / "mathjax" / "es5"]
+    candidates += [
+        Path(sys.prefix) / "mathjax" / "node_modules" / "mathjax" / "es5",
+        ROOT / "node_modules" / "mathjax" / "es5",
+    ]
     return next((d for d in candidates if (d / MATHJAX_SCRIPT).is_file()), None)
 
 
@@ -318,10 +389,12 @@ def _stage_mathjax(site: Path) -> Path | None:
         return None
     found = find_mathjax()
     if found is None:
-        raise PipelineError("no local MathJax: formulas would load from a CDN and show as raw TeX "
-                            "offline. `make install` installs it (npm's mathjax 3 into the virtual "
-                            "environment); or point $DNNBOOK_MATHJAX at a MathJax 3 `es5` folder, "
-                            "or set DNNBOOK_MATHJAX=cdn to load it from the internet")
+        raise PipelineError(
+            "no local MathJax: formulas would load from a CDN and show as raw TeX "
+            "offline. `make install` installs it (npm's mathjax 3 into the virtual "
+            "environment); or point $DNNBOOK_MATHJAX at a MathJax 3 `es5` folder, "
+            "or set DNNBOOK_MATHJAX=cdn to load it from the internet"
+        )
     config_path = site / "_config.yml"
     config = yaml.safe_load(config_path.read_text())
     sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
@@ -333,8 +406,12 @@ def _stage_mathjax(site: Path) -> Path | None:
 def _copy_mathjax(found: Path | None, html_root: Path) -> None:
     """Copy MathJax (what a page loads of it) into the built book's ``_static/mathjax``."""
     if found is not None:
-        shutil.copytree(found, html_root / "_static" / "mathjax",
-                        ignore=shutil.ignore_patterns(*MATHJAX_SKIP), dirs_exist_ok=True)
+        shutil.copytree(
+            found,
+            html_root / "_static" / "mathjax",
+            ignore=shutil.ignore_patterns(*MATHJAX_SKIP),
+            dirs_exist_ok=True,
+        )
 
 
 def build(selected: list[Chapter] | None = None) -> Path:
@@ -392,7 +469,8 @@ def _complete_index_redirect(html_root: Path) -> None:
         f'<meta http-equiv="Refresh" content="0; url={target}">'
         '<link rel="icon" href="_static/favicon.svg"><title>dnnbook</title></head>\n'
         f'<body><p>The book starts at <a href="{target}">{target}</a>.</p></body></html>\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
 
 
 def _drop_duplicate_thebe_config(html_root: Path) -> None:

@@ -7,6 +7,7 @@ a claim that fails does not stop the claims after it, then writes ``_build/sweep
 whether it held at every seed. A chapter that crashed at a seed says so in its rows and below
 the table.
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,7 +27,7 @@ class Run:
     """One chapter at one seed: its claims in order, or why it has none."""
 
     claims: list[dict] = field(default_factory=list)
-    crashed: str = ""    # "ValueError: boom (cell 7)" when the chapter stopped with an error
+    crashed: str = ""  # "ValueError: boom (cell 7)" when the chapter stopped with an error
     missing: bool = False  # never executed at this seed
 
 
@@ -36,13 +37,21 @@ class Row:
 
     chapter: str
     statement: str
-    cells: dict[int, dict | str] = field(default_factory=dict)  # seed -> claim record or "crashed"/"not run"
+    cells: dict[int, dict | str] = field(
+        default_factory=dict
+    )  # seed -> claim record or "crashed"/"not run"
 
     def margins(self) -> list[float]:
-        return [c["margin"] for c in self.cells.values() if isinstance(c, dict) and c.get("margin") is not None]
+        return [
+            c["margin"]
+            for c in self.cells.values()
+            if isinstance(c, dict) and c.get("margin") is not None
+        ]
 
     def held_everywhere(self, seeds: list[int]) -> bool:
-        return all(isinstance(self.cells.get(s), dict) and self.cells[s]["status"] == PASS for s in seeds)
+        return all(
+            isinstance(self.cells.get(s), dict) and self.cells[s]["status"] == PASS for s in seeds
+        )
 
 
 def seed_folder(root: Path, seed: int) -> Path:
@@ -73,7 +82,9 @@ def read_run(build: Path, chapter: str) -> Run:
     return Run(missing=True)
 
 
-def collect(root: Path, chapters: list[str], seeds: list[int]) -> tuple[list[Row], dict[tuple[str, int], Run]]:
+def collect(
+    root: Path, chapters: list[str], seeds: list[int]
+) -> tuple[list[Row], dict[tuple[str, int], Run]]:
     """Rows of claims (in the order the chapters first print them) and every run, read from
     ``root/seed-N``."""
     runs = {(c, s): read_run(seed_folder(root, s), c) for c in chapters for s in seeds}
@@ -86,7 +97,9 @@ def collect(root: Path, chapters: list[str], seeds: list[int]) -> tuple[list[Row
         for s in seeds:
             if s not in row.cells:
                 run = runs[row.chapter, s]
-                row.cells[s] = "crashed" if run.crashed else "not run" if run.missing else "not printed"
+                row.cells[s] = (
+                    "crashed" if run.crashed else "not run" if run.missing else "not printed"
+                )
     return list(rows.values()), runs
 
 
@@ -101,46 +114,79 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def table_markdown(rows: list[Row], runs: dict[tuple[str, int], Run], seeds: list[int],
-                   about: str = "") -> str:
+def table_markdown(
+    rows: list[Row], runs: dict[tuple[str, int], Run], seeds: list[int], about: str = ""
+) -> str:
     """The sweep as Markdown: the claims table, then the chapters that crashed or did not run."""
     held = sum(r.held_everywhere(seeds) for r in rows)
     lines = ["# Seed sweep", ""]
     if about:
         lines += [about, ""]
-    lines += [f"{held} of {len(rows)} claims held at every seed. A cell shows the claim's status at that "
-              "base seed and its margin (how far the measure lay from the claim's threshold, in the "
-              "claim's own units; positive when it held).", "",
-              "| chapter | claim | " + " | ".join(f"seed {s}" for s in seeds) + " | smallest margin | held at every seed |",
-              "|---|---|" + "---|" * len(seeds) + "---|---|"]
+    lines += [
+        f"{held} of {len(rows)} claims held at every seed. A cell shows the claim's status at that "
+        "base seed and its margin (how far the measure lay from the claim's threshold, in the "
+        "claim's own units; positive when it held).",
+        "",
+        "| chapter | claim | "
+        + " | ".join(f"seed {s}" for s in seeds)
+        + " | smallest margin | held at every seed |",
+        "|---|---|" + "---|" * len(seeds) + "---|---|",
+    ]
     for r in rows:
         margins = r.margins()
         smallest = f"{min(margins):+.3g}" if margins else ""
-        lines.append(f"| {r.chapter} | {_md(r.statement)} | " + " | ".join(_md(_cell(r.cells[s])) for s in seeds)
-                     + f" | {smallest} | {'yes' if r.held_everywhere(seeds) else '**no**'} |")
+        lines.append(
+            f"| {r.chapter} | {_md(r.statement)} | "
+            + " | ".join(_md(_cell(r.cells[s])) for s in seeds)
+            + f" | {smallest} | {'yes' if r.held_everywhere(seeds) else '**no**'} |"
+        )
     trouble = [(c, s, run) for (c, s), run in runs.items() if run.crashed or run.missing]
     if trouble:
         lines += ["", "Chapters that did not run to their end:", ""]
-        lines += [f"- {c} at seed {s}: " + (f"crashed, {_md(run.crashed)}" if run.crashed else "not executed")
-                  for c, s, run in sorted(trouble, key=lambda t: (t[0], t[1]))]
+        lines += [
+            f"- {c} at seed {s}: "
+            + (f"crashed, {_md(run.crashed)}" if run.crashed else "not executed")
+            for c, s, run in sorted(trouble, key=lambda t: (t[0], t[1]))
+        ]
     return "\n".join(lines) + "\n"
 
 
 def write_csv(path: Path, rows: list[Row], seeds: list[int]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["chapter", "claim", *[f"{k} seed {s}" for s in seeds for k in ("status", "margin")],
-                    "smallest margin", "held at every seed"])
+        w.writerow(
+            [
+                "chapter",
+                "claim",
+                *[f"{k} seed {s}" for s in seeds for k in ("status", "margin")],
+                "smallest margin",
+                "held at every seed",
+            ]
+        )
         for r in rows:
             cells = []
             for s in seeds:
                 c = r.cells[s]
-                cells += [c["status"], "" if c.get("margin") is None else c["margin"]] if isinstance(c, dict) else [c, ""]
+                cells += (
+                    [c["status"], "" if c.get("margin") is None else c["margin"]]
+                    if isinstance(c, dict)
+                    else [c, ""]
+                )
             margins = r.margins()
-            w.writerow([r.chapter, r.statement, *cells, min(margins) if margins else "", r.held_everywhere(seeds)])
+            w.writerow(
+                [
+                    r.chapter,
+                    r.statement,
+                    *cells,
+                    min(margins) if margins else "",
+                    r.held_everywhere(seeds),
+                ]
+            )
 
 
-def write_tables(root: Path, chapters: list[str], seeds: list[int], about: str = "") -> tuple[Path, bool]:
+def write_tables(
+    root: Path, chapters: list[str], seeds: list[int], about: str = ""
+) -> tuple[Path, bool]:
     """Write ``root/claims.md`` and ``root/claims.csv``; return the Markdown path and whether
     every claim held at every seed with no chapter crashed."""
     rows, runs = collect(root, chapters, seeds)
@@ -149,12 +195,20 @@ def write_tables(root: Path, chapters: list[str], seeds: list[int], about: str =
     md.write_text(table_markdown(rows, runs, seeds, about), encoding="utf-8")
     write_csv(root / "claims.csv", rows, seeds)
     clean = all(r.held_everywhere(seeds) for r in rows) and not any(
-        run.crashed or run.missing for run in runs.values())
+        run.crashed or run.missing for run in runs.values()
+    )
     return md, clean
 
 
-def run(chapters: list[str], profile: str, seeds: list[int], *, backend: str, jobs: int = 1,
-        root: Path | None = None) -> tuple[Path, bool]:
+def run(
+    chapters: list[str],
+    profile: str,
+    seeds: list[int],
+    *,
+    backend: str,
+    jobs: int = 1,
+    root: Path | None = None,
+) -> tuple[Path, bool]:
     """Execute ``chapters`` at each base seed (``python -m dnnbook execute`` in a process of its
     own, into ``root/seed-N``), then write the tables (:func:`write_tables`)."""
     from dnnbook.book import pipeline
@@ -164,12 +218,28 @@ def run(chapters: list[str], profile: str, seeds: list[int], *, backend: str, jo
         build = seed_folder(root, seed)
         print(f"== seed {seed} ({i}/{len(seeds)}): {', '.join(chapters)} into {build}", flush=True)
         env = {**os.environ, "DNNBOOK_BUILD": str(build), "DNNBOOK_CLAIMS": "report"}
-        cmd = [sys.executable, "-m", "dnnbook", "execute", "--profile", profile, "--backend", backend,
-               "--chapters", ",".join(chapters), "--seed", str(seed), "--jobs", str(jobs)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dnnbook",
+            "execute",
+            "--profile",
+            profile,
+            "--backend",
+            backend,
+            "--chapters",
+            ",".join(chapters),
+            "--seed",
+            str(seed),
+            "--jobs",
+            str(jobs),
+        ]
         code = subprocess.call(cmd, env=env, cwd=str(pipeline.ROOT))
         if code != 0:
             print(f"== seed {seed}: a chapter failed (reported in the table)", flush=True)
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
-    about = (f"Profile {profile}, backend {backend}, base seeds {', '.join(map(str, seeds))}; "
-             f"executed {date}.")
+    about = (
+        f"Profile {profile}, backend {backend}, base seeds {', '.join(map(str, seeds))}; "
+        f"executed {date}."
+    )
     return write_tables(root, chapters, seeds, about)
