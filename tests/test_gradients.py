@@ -1,4 +1,5 @@
 """Unit tests of dnnbook.gradients: gradient norms against a hand computation, activation stats, dead units."""
+
 import keras
 import numpy as np
 import pytest
@@ -9,8 +10,14 @@ from dnnbook.engine import backend
 
 def tiny_model(activation="linear"):
     """2 inputs -> Dense(2, activation) -> Dense(2, softmax), with known weights."""
-    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(2), keras.layers.Activation(activation),
-                              keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(2,)),
+            keras.layers.Dense(2),
+            keras.layers.Activation(activation),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
     w1 = np.array([[1.0, -2.0], [0.5, 1.0]], "float32")
     b1 = np.array([0.1, -0.3], "float32")
     w2 = np.array([[2.0, -1.0], [1.0, 3.0]], "float32")
@@ -36,7 +43,9 @@ def test_gradient_norms_match_hand_computation():
     norms = gradients.layer_gradient_norms(model, x, y)
     assert list(norms["layer"]) == [1, 2]
     np.testing.assert_allclose(norms["norm"], [np.linalg.norm(g1), np.linalg.norm(g2)], rtol=1e-5)
-    assert gradients.first_to_last(gradients.layer_gradient_norms(model, x, y).iloc[[0, 0, 1]]) == pytest.approx(1.0)
+    assert gradients.first_to_last(
+        gradients.layer_gradient_norms(model, x, y).iloc[[0, 0, 1]]
+    ) == pytest.approx(1.0)
 
 
 def test_activation_stats_and_dead_units():
@@ -54,7 +63,9 @@ def test_activation_stats_and_dead_units():
     assert list(grads["unit"]) == [1] and grads.loc[0, "grad_norm"] == 0.0
     every = backend.gradients(model, x, np.array([0, 1, 0]))
     total = gradients.total_gradient_norm(model, x, np.array([0, 1, 0]))
-    assert total > 0 and total == pytest.approx(np.sqrt(sum(np.sum(g ** 2) for g in every.values())), rel=1e-6)
+    assert total > 0 and total == pytest.approx(
+        np.sqrt(sum(np.sum(g**2) for g in every.values())), rel=1e-6
+    )
 
 
 def test_sigmoid_chain_and_saturation():
@@ -64,16 +75,29 @@ def test_sigmoid_chain_and_saturation():
     assert chain.loc[1, "gradient"] == pytest.approx(0.25 * gradients.sigmoid_derivative(0.5))
     assert (chain["gradient"] <= chain["bound"]).all()
     model, _ = tiny_model("sigmoid")
-    big = np.array([[100.0, 0.0], [0.0, 0.0]], "float32")  # first row saturates both units, second none
+    big = np.array(
+        [[100.0, 0.0], [0.0, 0.0]], "float32"
+    )  # first row saturates both units, second none
     assert gradients.saturated_fraction(model, big) == pytest.approx(0.5)
 
 
 def test_bn_parameters_and_batch_dependence():
-    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(5, use_bias=False),
-                              keras.layers.BatchNormalization(), keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(3,)),
+            keras.layers.Dense(5, use_bias=False),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
     table = gradients.bn_parameters(model)
     row = table.iloc[0]
-    assert (row["inputs"], row["parameters"], row["trainable"], row["non_trainable"]) == (5, 20, 10, 10)
+    assert (row["inputs"], row["parameters"], row["trainable"], row["non_trainable"]) == (
+        5,
+        20,
+        10,
+        10,
+    )
     x = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
     before = [w.copy() for w in model.get_weights()]
     dep = gradients.batch_dependence(model, x, size=8)
@@ -86,12 +110,15 @@ def test_run_seeds_trains_fresh_models_and_probes_each():
     from dnnbook import data
 
     d = data.load("digits", n_train=64, n_valid=16, n_test=16, seed=0)
-    make = gradients.compiled(lambda: gradients.deep_mlp("ReLU + He", d.input_shape, d.n_classes, depth=2, width=5),
-                           lambda: keras.optimizers.Adam(learning_rate=0.1))
+    make = gradients.compiled(
+        lambda: gradients.deep_mlp("ReLU + He", d.input_shape, d.n_classes, depth=2, width=5),
+        lambda: keras.optimizers.Adam(learning_rate=0.1),
+    )
     a, b = make(), make()
     assert a is not b and a.optimizer is not b.optimizer
-    history, probed = gradients.run_seeds({"relu": make}, d, [1, 2], epochs=2,
-                                       probe=lambda m: gradients.dead_units(m, d.x_valid))
+    history, probed = gradients.run_seeds(
+        {"relu": make}, d, [1, 2], epochs=2, probe=lambda m: gradients.dead_units(m, d.x_valid)
+    )
     assert len(history) == 4 and "test_accuracy" not in history.columns
     assert set(probed["seed"]) == {1, 2} and list(probed["config"].cat.categories) == ["relu"]
 
@@ -101,16 +128,25 @@ def test_epoch_probe_matches_the_one_off_probes(compile_from):
     from dnnbook import data
 
     d = data.load("digits", n_train=64, n_valid=32, n_test=16, seed=0)
-    model = gradients.compiled(lambda: gradients.deep_mlp("ReLU + He", d.input_shape, d.n_classes, depth=3, width=8),
-                            lambda: keras.optimizers.SGD(learning_rate=0.05))()
+    model = gradients.compiled(
+        lambda: gradients.deep_mlp("ReLU + He", d.input_shape, d.n_classes, depth=3, width=8),
+        lambda: keras.optimizers.SGD(learning_rate=0.05),
+    )()
     probe = gradients.EpochProbe(d.x_valid, d.y_valid, compile_from=compile_from)
     model.fit(d.x_train, d.y_train, epochs=2, batch_size=16, verbose=0, callbacks=[probe])
     assert list(probe.frame["epoch"].unique()) == [1, 2] and len(probe.frame) == 2 * 4
     last = probe.frame[probe.frame["epoch"] == 2].reset_index(drop=True)
-    np.testing.assert_allclose(last["grad_norm"], gradients.layer_gradient_norms(model, d.x_valid, d.y_valid)["norm"],
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        last["grad_norm"],
+        gradients.layer_gradient_norms(model, d.x_valid, d.y_valid)["norm"],
+        rtol=1e-4,
+    )
     acts = probe.activations[probe.activations["epoch"] == 2].reset_index(drop=True)
-    np.testing.assert_allclose(acts[["mean", "std"]], gradients.activation_stats(model, d.x_valid)[["mean", "std"]],
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        acts[["mean", "std"]],
+        gradients.activation_stats(model, d.x_valid)[["mean", "std"]],
+        rtol=1e-4,
+        atol=1e-6,
+    )
     first = probe.frame[probe.frame["epoch"] == 1]["grad_norm"].to_numpy()
     assert not np.allclose(first, last["grad_norm"].to_numpy())  # measured again after each epoch

@@ -16,8 +16,9 @@ def digits():
 
 def probe(d, names, depths, **kwargs):
     x, y = d.x_train[:64], d.y_train[:64]
-    return gradients.probe_pairings(names, x, y, depths=depths, seeds=[0, 1], width=32,
-                                    n_classes=d.n_classes, **kwargs)
+    return gradients.probe_pairings(
+        names, x, y, depths=depths, seeds=[0, 1], width=32, n_classes=d.n_classes, **kwargs
+    )
 
 
 def norms_frame(config, per_seed_norms, depth=None):
@@ -25,8 +26,16 @@ def norms_frame(config, per_seed_norms, depth=None):
     rows = []
     for seed, norms in enumerate(per_seed_norms):
         values = list(norms) + [1.0]
-        rows += [{"config": config, "seed": seed, "depth": depth or len(norms), "layer": i + 1,
-                  "norm": v} for i, v in enumerate(values)]
+        rows += [
+            {
+                "config": config,
+                "seed": seed,
+                "depth": depth or len(norms),
+                "layer": i + 1,
+                "norm": v,
+            }
+            for i, v in enumerate(values)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -74,8 +83,13 @@ def test_bn_restores_the_gradient_in_training_mode(digits):
 
 
 def history(accs, config="a", loss=1.0):
-    return pd.DataFrame([{"config": config, "seed": s, "epoch": e + 1, "loss": loss,
-                          "val_accuracy": v} for s, row in enumerate(accs) for e, v in enumerate(row)])
+    return pd.DataFrame(
+        [
+            {"config": config, "seed": s, "epoch": e + 1, "loss": loss, "val_accuracy": v}
+            for s, row in enumerate(accs)
+            for e, v in enumerate(row)
+        ]
+    )
 
 
 def test_stays_at_chance_checks_every_epoch():
@@ -95,9 +109,15 @@ def test_paired_checks_fail_on_identical_arms():
 
 
 def test_dying_and_waking_checks():
-    units = pd.DataFrame({"config": ["r", "r", "l", "l"], "seed": [0, 1, 0, 1],
-                          "dead_fraction": [0.2, 0.25, 0.03, 0.05],
-                          "never": [100, 90, 20, 10], "woke": [30, 20, 15, 8]})
+    units = pd.DataFrame(
+        {
+            "config": ["r", "r", "l", "l"],
+            "seed": [0, 1, 0, 1],
+            "dead_fraction": [0.2, 0.25, 0.03, 0.05],
+            "never": [100, 90, 20, 10],
+            "woke": [30, 20, 15, 8],
+        }
+    )
     assert gradients.dies_more(units, "r", "l").holds
     assert not gradients.dies_more(units, "r", "r").holds  # identical arms
     assert gradients.wakes_more(units, "l", "r").holds
@@ -116,10 +136,22 @@ def test_divergence_check_needs_a_diverging_arm():
 
 
 def test_never_positive_tracks_units_across_calls():
-    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(2),
-                              keras.layers.Activation("relu"), keras.layers.Dense(2, activation="softmax")])
-    model.set_weights([np.array([[1.0, -1.0], [0.0, 0.0]], "float32"), np.zeros(2, "float32"),
-                       np.eye(2, dtype="float32"), np.zeros(2, "float32")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(2,)),
+            keras.layers.Dense(2),
+            keras.layers.Activation("relu"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.set_weights(
+        [
+            np.array([[1.0, -1.0], [0.0, 0.0]], "float32"),
+            np.zeros(2, "float32"),
+            np.eye(2, dtype="float32"),
+            np.zeros(2, "float32"),
+        ]
+    )
     x = np.array([[1.0, 0.0], [2.0, 0.0]], "float32")
     tracker = gradients.NeverPositive(x)
     assert tracker(model) == 0.5  # the second unit is never positive
