@@ -16,11 +16,12 @@ JAX_SPEC ?= jax>=0.4.30
 APT_GET := $(shell command -v apt-get 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: book test install install-all data browser-deps unit pipeline backends browser benchmarks clean help
+.PHONY: book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick benchmarks clean help
 
 help:
 	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch JOBS=1|2   build the executed book"
-	@echo "make test    unit tests (3 backends), quick pipeline, browser tests"
+	@echo "make test    unit tests (3 backends), quick pipeline, browser tests, chapters 00-01 under Colab's versions"
+	@echo "make colab-check   every chapter with Colab's package versions, dnnbook installed as in Colab"
 
 $(VENV)/.base: pyproject.toml
 	@echo "== creating $(VENV) and installing dnnbook"
@@ -97,7 +98,17 @@ backends: install-all data
 browser: browser-deps
 	$(PY) -m pytest -q -p no:cacheprovider -m "pipeline or browser" tests
 
-test: unit pipeline browser backends
+# The chapters with Colab's package versions (../shared/colab/pip-freeze.txt or
+# $DNNBOOK_COLAB_FREEZE) in _build/colab/env, dnnbook installed by the chapters' own install cell:
+# fails if that install would change a package Colab ships, or if a claim does not hold.
+# The environment is rebuilt only when the package list or pyproject.toml changes.
+colab-check: data
+	$(PY) tools/colab_check.py
+
+colab-check-quick: data
+	$(PY) tools/colab_check.py --chapters 00,01
+
+test: unit pipeline browser backends colab-check-quick
 
 benchmarks: install-all data
 	$(PY) benchmarks/chapter_times.py

@@ -1,7 +1,8 @@
 """dnnbook: the helper package behind the executable book on training deep networks.
 
 Importing it quiets backend log noise before any backend is imported and, for JAX, asks XLA
-for deterministic GPU ops (``$DNNBOOK_JAX_DETERMINISTIC=0`` leaves XLA alone). Submodules are
+for deterministic GPU ops (``$DNNBOOK_JAX_DETERMINISTIC=0`` or ``$DNNBOOK_DETERMINISTIC=0``
+leaves XLA alone). Submodules are
 imported lazily (``dnnbook.profiles``, ``dnnbook.data``...), so ``import dnnbook`` is cheap.
 
 Layers: the core (``data``, ``models``, ``experiments``, ``stats``, ``claims``, ``plots``,
@@ -18,7 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 JAX_DETERMINISM_FLAG = "--xla_gpu_deterministic_ops=true"
-if (os.environ["KERAS_BACKEND"] == "jax" and os.environ.get("DNNBOOK_JAX_DETERMINISTIC", "1") != "0"
+if (os.environ["KERAS_BACKEND"] == "jax"
+        and os.environ.get("DNNBOOK_JAX_DETERMINISTIC", os.environ.get("DNNBOOK_DETERMINISTIC", "1")) != "0"
         and "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", "")):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + JAX_DETERMINISM_FLAG).strip()
 

@@ -66,17 +66,71 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+# ``DNNBOOK_DETERMINISTIC=0`` runs without deterministic ops (see docs/determinism.md)
+DETERMINISM_ENV = "DNNBOOK_DETERMINISTIC"
+
+
+def determinism_requested() -> bool:
+    """Whether deterministic ops are wanted: yes unless ``$DNNBOOK_DETERMINISTIC`` is 0/false/off."""
+    return os.environ.get(DETERMINISM_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _tf_probe() -> None:
+    """Train and evaluate a tiny model made of the ops the chapters train with (resizing,
+    Dense, BatchNormalization, dropout, softmax, sparse cross-entropy, Adam with clipping)."""
+    import keras
+
+    x = np.linspace(0, 1, 8 * 4 * 4, dtype="float32").reshape(8, 4, 4)
+    y = np.arange(8) % 3
+    model = keras.Sequential([
+        keras.Input((4, 4)), keras.layers.Reshape((4, 4, 1)),
+        keras.layers.Resizing(8, 8, interpolation="bilinear"), keras.layers.Flatten(),
+        keras.layers.Dense(8, kernel_regularizer=keras.regularizers.l1_l2(1e-4, 1e-4)),
+        keras.layers.BatchNormalization(), keras.layers.Activation("relu"), keras.layers.Dropout(0.2),
+        keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    try:
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, validation_data=(x, y))
+        model.evaluate(x, y, verbose=0)
+    finally:
+        keras.backend.clear_session()  # layer names and the seed state as if it never ran
+
+
+def _tf_determinism(probe=_tf_probe) -> str:
+    """Enable TensorFlow's op determinism. On a GPU, try the ops the chapters use first: where
+    this TensorFlow has no deterministic GPU kernel for one of them (it raises
+    ``UnimplementedError`` when it runs), turn determinism off again and say so instead of
+    letting the chapter crash."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    if not gpu_names():
+        return "deterministic ops"
+    try:
+        probe()
+    except tf.errors.UnimplementedError as exc:
+        from tensorflow.python.framework import config as tf_config  # no public "off" switch
+
+        tf_config.disable_op_determinism()
+        reason = " ".join(str(exc.message if hasattr(exc, "message") else exc).split())[:160]
+        return (f"deterministic ops OFF: TensorFlow {tf.__version__} has no deterministic GPU kernel "
+                f"for an op the book uses ({reason}); results may differ slightly between runs")
+    return "deterministic ops"
+
+
 def enable_determinism() -> str:
-    """Turn on deterministic ops where the backend has them; return a short note."""
+    """Turn on deterministic ops where the backend has them (unless ``$DNNBOOK_DETERMINISTIC``
+    is 0); return a short note for the environment line."""
+    if not determinism_requested():
+        return f"nondeterministic ops ({DETERMINISM_ENV}=0)"
     backend = backend_name()
     if backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-        return "deterministic ops"
+        return _tf_determinism()
     if backend == "torch":
         import torch
 
+        # an op without a deterministic kernel warns instead of raising
         torch.use_deterministic_algorithms(True, warn_only=True)
         return "deterministic algorithms"
     if backend == "jax":
@@ -137,8 +191,8 @@ def setup(seed: int, profile: str | None = None) -> None:
     (backend, versions, device, determinism, profile, seed)."""
     _STARTED[:] = [time.perf_counter()]
     quiet()
+    note = enable_determinism()  # before seeding: on a GPU it may train a tiny probe model
     seed_everything(seed)
-    note = enable_determinism()
     print(environment_line(profile) + f" | {note} | seed {int(seed)}", flush=True)
 
 

@@ -113,3 +113,51 @@ def test_loop_steps_switch_takes_1_0_or_nothing():
     assert run("1").stdout.split()[-1] == "True" and run("0").stdout.split()[-1] == "False"
     bad = run("yes")
     assert bad.returncode != 0 and "DNNBOOK_LOOP_STEPS must be 1 (on), 0 (off) or unset" in bad.stderr
+
+
+def test_determinism_switch_off_is_said_on_the_environment_line(monkeypatch, capsys):
+    monkeypatch.setenv(runtime.DETERMINISM_ENV, "0")
+    assert not runtime.determinism_requested()
+    runtime.setup(3)
+    assert "| nondeterministic ops (DNNBOOK_DETERMINISTIC=0) | seed 3" in capsys.readouterr().out
+    monkeypatch.setenv(runtime.DETERMINISM_ENV, "1")
+    assert runtime.determinism_requested()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's op determinism")
+def test_an_op_without_a_deterministic_gpu_kernel_turns_determinism_off_with_a_note(monkeypatch):
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    def probe():
+        raise tf.errors.UnimplementedError(
+            None, None, "A deterministic GPU implementation of ResizeNearestNeighborGrad is not currently available.")
+
+    monkeypatch.setattr(runtime, "gpu_names", lambda: ["Fake GPU"])
+    try:
+        note = runtime._tf_determinism(probe)
+        assert note.startswith("deterministic ops OFF") and "ResizeNearestNeighborGrad" in note
+        assert not tf_config.is_op_determinism_enabled()
+        assert runtime._tf_determinism(lambda: None) == "deterministic ops"
+        assert tf_config.is_op_determinism_enabled()
+    finally:
+        tf.config.experimental.enable_op_determinism()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's op determinism")
+def test_the_probe_runs_under_determinism_and_leaves_no_trace():
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    keras.backend.clear_session()
+
+    def weights():
+        runtime.seed_everything(5)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        return model.layers[0].name, model.get_weights()
+
+    name, before = weights()
+    runtime._tf_probe()
+    name_after, after = weights()
+    assert name_after == name == "dense"
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
