@@ -1,4 +1,5 @@
 """Unit tests of dnnbook.pretraining: the A/B split and layer reuse (fast, backend-agnostic)."""
+
 import keras
 import numpy as np
 import pytest
@@ -17,8 +18,12 @@ def _splits(n_train=300, n_valid=100, n_test=100, side=4):
         x[:, 0, 0] = offset + np.arange(n)  # a unique id per image
         return x, np.arange(n) % 10
 
-    return Splits(*part(n_train, TRAIN), *part(n_valid, VALID), *part(n_test, TEST),
-                  tuple(f"c{i}" for i in range(10)))
+    return Splits(
+        *part(n_train, TRAIN),
+        *part(n_valid, VALID),
+        *part(n_test, TEST),
+        tuple(f"c{i}" for i in range(10)),
+    )
 
 
 def _ids(x):
@@ -35,7 +40,7 @@ def test_split_ab_class_sets_and_sizes():
     assert set(ab.a.y_train) == set(range(8)) and set(ab.b.y_train) == {0, 1}
     assert len(ab.b.x_train) == 20
     assert len(ab.a.x_train) == 240 and len(ab.a.x_test) == 80  # all images of the 8 classes
-    assert len(ab.b.x_valid) == 20 and len(ab.b.x_test) == 20   # all images of the 2 classes
+    assert len(ab.b.x_valid) == 20 and len(ab.b.x_test) == 20  # all images of the 2 classes
     # labels follow the images: original class = class list[new label]
     orig = s.y_train[ab.a.x_train[:, 0, 0].astype(int) - TRAIN]
     assert np.array_equal(np.array(ab.a_classes)[ab.a.y_train], orig)
@@ -71,7 +76,9 @@ def test_reuse_layers_copies_weights_and_leaves_original_untouched():
     a = _model_a()
     before = a.get_weights()
     b, reused = pretraining.reuse_layers(a, None, [keras.layers.Dense(2, activation="softmax")])
-    assert len(pretraining.dense_positions(b)) == 4 and len(reused) == 7  # Flatten + 3 × (Dense, Activation)
+    assert (
+        len(pretraining.dense_positions(b)) == 4 and len(reused) == 7
+    )  # Flatten + 3 × (Dense, Activation)
     for old, new in zip(a.layers[:7], reused):
         assert old is not new
         for v_old, v_new in zip(old.get_weights(), new.get_weights()):
@@ -80,8 +87,10 @@ def test_reuse_layers_copies_weights_and_leaves_original_untouched():
     x = np.random.default_rng(0).random((64, 4, 4)).astype(np.float32)
     b.fit(x, np.arange(64) % 2, epochs=2, verbose=0)
     assert pretraining.weights_equal(before, a.get_weights())
-    assert not pretraining.weights_equal([w for l in reused for w in l.get_weights()],
-                                      [w for l in a.layers[:7] for w in l.get_weights()])
+    assert not pretraining.weights_equal(
+        [w for layer in reused for w in layer.get_weights()],
+        [w for layer in a.layers[:7] for w in layer.get_weights()],
+    )
 
 
 def test_reuse_lower_layers_only():
@@ -97,15 +106,17 @@ def test_frozen_layers_are_not_updated_and_unfreezing_works():
     b, reused = pretraining.reuse_layers(a, None, [keras.layers.Dense(2, activation="softmax")])
     x = np.random.default_rng(1).random((64, 4, 4)).astype(np.float32)
     y = np.arange(64) % 2
-    frozen = [w for l in reused for w in l.get_weights()]
+    frozen = [w for layer in reused for w in layer.get_weights()]
     head = b.layers[-1].get_weights()
     pretraining.set_trainable(b, reused, False, 0.05)
     b.fit(x, y, epochs=2, verbose=0)
-    assert pretraining.weights_equal(frozen, [w for l in reused for w in l.get_weights()])
+    assert pretraining.weights_equal(frozen, [w for layer in reused for w in layer.get_weights()])
     assert not pretraining.weights_equal(head, b.layers[-1].get_weights())
     pretraining.set_trainable(b, reused, True, 0.05)
     b.fit(x, y, epochs=2, verbose=0)
-    assert not pretraining.weights_equal(frozen, [w for l in reused for w in l.get_weights()])
+    assert not pretraining.weights_equal(
+        frozen, [w for layer in reused for w in layer.get_weights()]
+    )
 
 
 def test_input_shape_helpers():
@@ -128,26 +139,48 @@ def test_configs_compiled_once_train_what_fresh_models_train():
     from dnnbook import data
 
     d = data.load("digits", n_train=128, n_valid=64, n_test=64, seed=0)
-    a = models.compile_classifier(models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), "adam")
+    a = models.compile_classifier(
+        models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), "adam"
+    )
     a.fit(d.x_train, d.y_train, epochs=1, verbose=0)
     a_weights = a.get_weights()
-    configs = {"scratch": lambda s: lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), []),
-               "reused": lambda s: lambda: pretraining.reuse_layers(a, 1, [keras.layers.Dense(10, activation="softmax")])}
+    configs = {
+        "scratch": lambda s: (
+            lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), [])
+        ),
+        "reused": lambda s: (
+            lambda: pretraining.reuse_layers(a, 1, [keras.layers.Dense(10, activation="softmax")])
+        ),
+    }
     schedule = pretraining.Schedule(frozen_epochs=1, tuned_epochs=2, batch_size=16)
     shared = pretraining.compare_runs(configs, lambda s: d, [1, 2], schedule)
-    fresh = pd.concat([pretraining.train_schedule(configs[n](s), d, schedule, seed=s).assign(config=n)
-                       for s in (1, 2) for n in configs], ignore_index=True)
+    fresh = pd.concat(
+        [
+            pretraining.train_schedule(configs[n](s), d, schedule, seed=s).assign(config=n)
+            for s in (1, 2)
+            for n in configs
+        ],
+        ignore_index=True,
+    )
     cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
     np.testing.assert_allclose(shared[cols].to_numpy(), fresh[cols].to_numpy(), rtol=1e-6)
-    assert not np.allclose(shared.loc[0, cols].to_numpy(float), shared.loc[2, cols].to_numpy(float))  # seeds differ
-    assert pretraining.weights_equal(a.get_weights(), a_weights)  # the source model is never trained
+    assert not np.allclose(
+        shared.loc[0, cols].to_numpy(float), shared.loc[2, cols].to_numpy(float)
+    )  # seeds differ
+    assert pretraining.weights_equal(
+        a.get_weights(), a_weights
+    )  # the source model is never trained
 
 
 def test_compiled_models_are_shared_across_calls_and_checked():
     from dnnbook import data
 
     d = data.load("digits", n_train=96, n_valid=32, n_test=32, seed=0)
-    configs = {"scratch": lambda s: lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), [])}
+    configs = {
+        "scratch": lambda s: (
+            lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), [])
+        )
+    }
     schedule = pretraining.Schedule(frozen_epochs=0, tuned_epochs=2, batch_size=16)
     cache: dict = {}
     first = pretraining.compare_runs(configs, lambda s: d, [1], schedule, compiled=cache)
@@ -156,6 +189,10 @@ def test_compiled_models_are_shared_across_calls_and_checked():
     assert cache[("scratch", schedule)]["phases"][0][0] is model  # compiled once for both calls
     cols = ["loss", "val_loss", "test_accuracy"]
     np.testing.assert_allclose(again[cols].to_numpy(), first[cols].to_numpy(), rtol=1e-6)
-    wider = {"scratch": lambda s: lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=8), [])}
+    wider = {
+        "scratch": lambda s: (
+            lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=8), [])
+        )
+    }
     with pytest.raises(ValueError, match="another architecture"):
         pretraining.compare_runs(wider, lambda s: d, [1], schedule, compiled=cache)
