@@ -1,4 +1,5 @@
 """Unit tests of dnnbook.regularization: label noise, the loss split, weight statistics, max-norm."""
+
 import keras
 import numpy as np
 import pandas as pd
@@ -27,15 +28,22 @@ def test_unit_norms_by_hand():
 
 def _model(**kw) -> keras.Model:
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(4, **kw),
-                              keras.layers.Dense(2, activation="softmax", **kw)])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss="sparse_categorical_crossentropy")
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(3,)),
+            keras.layers.Dense(4, **kw),
+            keras.layers.Dense(2, activation="softmax", **kw),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.5), loss="sparse_categorical_crossentropy"
+    )
     return model
 
 
 def test_penalty_is_l2_sum_by_hand_and_zero_without_regularizer():
     model = _model(kernel_regularizer=keras.regularizers.L2(0.1))
-    expected = sum(0.1 * float((k ** 2).sum()) for k in reg.kernels(model))
+    expected = sum(0.1 * float((k**2).sum()) for k in reg.kernels(model))
     assert reg.penalty(model) == pytest.approx(expected, rel=1e-5)
     assert reg.penalty(_model()) == 0.0
 
@@ -43,7 +51,9 @@ def test_penalty_is_l2_sum_by_hand_and_zero_without_regularizer():
 def test_loss_parts_add_up():
     x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     y = np.arange(16) % 2
-    parts = reg.loss_parts(_model(kernel_regularizer=reg.regularizer("l1_l2", l1=0.01, l2=0.01)), x, y)
+    parts = reg.loss_parts(
+        _model(kernel_regularizer=reg.regularizer("l1_l2", l1=0.01, l2=0.01)), x, y
+    )
     assert parts["penalty"] > 0
     assert parts["reported"] == pytest.approx(parts["data"] + parts["penalty"], abs=1e-4)
 
@@ -78,15 +88,70 @@ def test_penalty_is_logged_every_epoch():
 
 
 def test_diverged_detects_nan_and_chance_loss():
-    h = pd.DataFrame({"config": ["a"] * 2 + ["b"] * 2 + ["c"] * 2, "seed": [0] * 6, "epoch": [1, 2] * 3,
-                      "loss": [1.0, np.nan, 3.0, 2.5, 2.0, 0.5]})
+    h = pd.DataFrame(
+        {
+            "config": ["a"] * 2 + ["b"] * 2 + ["c"] * 2,
+            "seed": [0] * 6,
+            "epoch": [1, 2] * 3,
+            "loss": [1.0, np.nan, 3.0, 2.5, 2.0, 0.5],
+        }
+    )
     d = reg.diverged(h, chance_loss=np.log(10))
     assert d[("a", 0)] and d[("b", 0)] and not d[("c", 0)]
 
 
 def test_with_label_noise_keeps_validation_and_test_clean():
     y = np.arange(20) % 10
-    s = Splits(np.zeros((20, 2)), y, np.zeros((5, 2)), y[:5], np.zeros((5, 2)), y[:5], tuple("abcdefghij"))
+    s = Splits(
+        np.zeros((20, 2)), y, np.zeros((5, 2)), y[:5], np.zeros((5, 2)), y[:5], tuple("abcdefghij")
+    )
     n = reg.with_label_noise(s, 0.5, seed=0)
     assert (n.y_train != y).sum() == 10
     assert n.y_valid is s.y_valid and n.y_test is s.y_test
+
+
+def test_after_training_measures_each_run_with_its_own_weights():
+    from dnnbook import data, experiments
+
+    d = data.load("digits", n_train=120, n_valid=60, n_test=60, seed=0)
+    configs = {
+        "plain": reg.factory(d, depth=1, width=16),
+        "dropout": reg.factory(d, depth=1, width=16, dropout=0.5),
+        "l2": reg.factory(d, depth=1, width=16, reg="l2", l2=0.01),
+    }
+    models: dict = {}
+    history = experiments.run(configs, d, [0, 1], epochs=2, batch_size=32, models=models)
+    after = reg.after_training(models, d, history)
+    assert len(after) == 6 and list(after["config"].cat.categories) == list(configs)
+    row = after.set_index(["config", "seed"]).loc[("dropout", 1)]
+    loss, acc = reg.cross_entropy(models[("dropout", 1)], d.x_valid, d.y_valid)
+    assert row["val_loss"] == pytest.approx(loss) and row["val_accuracy"] == pytest.approx(acc)
+    _, test_acc = reg.cross_entropy(models[("dropout", 1)], d.x_test, d.y_test)
+    assert row["test_accuracy"] == pytest.approx(test_acc)
+    assert (after["gap"] == after["train_accuracy"] - after["val_accuracy"]).all()
+    last = history[(history["config"] == "dropout") & (history["seed"] == 1)]["loss"].iloc[-1]
+    assert row["fit_loss"] == pytest.approx(last)
+    indexed = after.set_index(["config", "seed"])
+    # dropout on changes the training loss only where there is dropout; only l2 has a penalty
+    assert indexed.loc[("plain", 0), "train_loss_dropout_on"] == pytest.approx(
+        indexed.loc[("plain", 0), "train_loss"], rel=1e-5
+    )
+    assert indexed.loc[("dropout", 0), "train_loss_dropout_on"] != pytest.approx(
+        indexed.loc[("dropout", 0), "train_loss"], rel=1e-3
+    )
+    assert (indexed.loc["l2", "penalty"] > 0).all() and (indexed.loc["plain", "penalty"] == 0).all()
+    assert "fit_loss" not in reg.after_training(models, d).columns
+
+
+def test_changes_pairs_by_seed():
+    frame = pd.DataFrame(
+        {
+            "config": ["none"] * 3 + ["x"] * 3,
+            "seed": [0, 1, 2] * 2,
+            "acc": [0.5, 0.6, 0.7, 0.6, 0.7, 0.8],
+        }
+    )
+    table = reg.changes(frame, "acc")
+    assert table.loc["x", "change"] == pytest.approx(0.1)
+    assert table.loc["x", "low"] == pytest.approx(0.1) and table.loc["none", "change"] == 0
+    assert table.loc["x", "acc"] == pytest.approx(0.7)

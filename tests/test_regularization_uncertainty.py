@@ -1,8 +1,10 @@
 """Unit tests of dnnbook.regularization on hand-computable inputs (and one tiny dropout model)."""
+
 import math
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from dnnbook import regularization as u
@@ -11,7 +13,9 @@ from dnnbook import regularization as u
 def test_nll_and_accuracy_by_hand():
     probs = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
     labels = np.array([0, 1, 1])
-    assert u.nll(probs, labels) == pytest.approx(-(math.log(0.5) + math.log(0.1) + math.log(0.8)) / 3)
+    assert u.nll(probs, labels) == pytest.approx(
+        -(math.log(0.5) + math.log(0.1) + math.log(0.8)) / 3
+    )
     # argmax of a tie picks class 0: rows 0 and 2 right, row 1 wrong
     assert u.accuracy(probs, labels) == pytest.approx(2 / 3)
 
@@ -61,13 +65,21 @@ def test_mc_predict_mean_and_std_by_hand():
 
 
 def test_entropy_by_hand():
-    np.testing.assert_allclose(u.entropy(np.array([[0.5, 0.5], [1.0, 0.0]])), [math.log(2), 0.0], atol=1e-9)
+    np.testing.assert_allclose(
+        u.entropy(np.array([[0.5, 0.5], [1.0, 0.0]])), [math.log(2), 0.0], atol=1e-9
+    )
 
 
 def _dropout_model(rate: float) -> keras.Model:
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dropout(rate), keras.layers.Dense(3, activation="softmax")])
+    return keras.Sequential(
+        [
+            keras.Input(shape=(4,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dropout(rate),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
 
 
 def test_mc_samples_vary_with_dropout_and_not_without():
@@ -90,3 +102,28 @@ def test_compare_mc_returns_two_rows_per_seed():
     assert list(frame["method"]) == ["single pass", "MC dropout (3 passes)"]
     assert raw[7]["samples"].shape == (3, 6, 3)
     assert set(frame.columns) >= {"seed", "accuracy", "nll", "ece"}
+
+
+def test_peakedness_orders_average_below_its_passes():
+    passes = np.array([[[0.9, 0.1]], [[0.1, 0.9]]])  # two confident passes that disagree
+    raw = {0: {"deterministic": np.array([[0.6, 0.4]]), "samples": passes}}
+    table = u.peakedness(raw)
+    assert table.loc["one dropout pass", "confidence"] == pytest.approx(0.9)
+    assert table.loc["MC average of the passes", "confidence"] == pytest.approx(0.5)
+    assert table.loc["single pass (dropout off)", "confidence"] == pytest.approx(0.6)
+    assert (
+        table.loc["MC average of the passes", "entropy"] >= table.loc["one dropout pass", "entropy"]
+    )
+
+
+def test_mc_pairs_aligns_seeds():
+    mc = pd.DataFrame(
+        {
+            "seed": [1, 1, 2, 2],
+            "method": ["single pass", "MC", "single pass", "MC"],
+            "nll": [0.5, 0.4, 0.7, 0.6],
+        }
+    )
+    multi, single = u.mc_pairs(mc, "nll")
+    np.testing.assert_allclose(multi, [0.4, 0.6])
+    np.testing.assert_allclose(single, [0.5, 0.7])
