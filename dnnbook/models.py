@@ -69,10 +69,8 @@ def compile_classifier(model: keras.Model, optimizer: Any = "sgd", **kwargs: Any
 
 def fresh_optimizer(optimizer: keras.optimizers.Optimizer, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
     """A new optimizer with ``optimizer``'s settings (but ``learning_rate``, if given) and no
-    state; a learning-rate schedule is shared, not serialized (schedules hold no state)."""
+    state; a learning-rate schedule is rebuilt from its config."""
     config = optimizer.get_config()
-    if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):  # noqa: SLF001
-        config["learning_rate"] = optimizer._learning_rate  # noqa: SLF001
     if learning_rate is not None:
         config["learning_rate"] = learning_rate
     return optimizer.__class__.from_config(config)

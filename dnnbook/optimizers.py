@@ -177,7 +177,7 @@ class RateRecorder(keras.callbacks.Callback):
         self._log = optimizer.add_variable((int(updates) + 1, width), dtype="float32", name="applied_rates")
         self._optimizer = optimizer
 
-        def record(grads, variables, learning_rate):
+        def record(grads, ids, learning_rate):
             rate = ops.cast(learning_rate, "float32") * (1.0 if factor is None else factor())
             row = ops.minimum(ops.cast(optimizer.iterations, "int32"), int(updates))  # the last row: overflow
             self._log.assign(ops.slice_update(ops.convert_to_tensor(self._log), (row, 0), ops.reshape(rate, (1, width))))

@@ -53,12 +53,17 @@ class SideBySide(LoopedSteps, keras.Model):
         return loss
 
 
+def _all_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """``layer``'s layers, those of nested models included (depth first)."""
+    return [sub for child in getattr(layer, "layers", []) for sub in [child, *_all_layers(child)]]
+
+
 def why_not(model: keras.Model) -> str | None:
     """Why replicas of this compiled model cannot train in lockstep, or None if they can."""
     opt = getattr(model, "optimizer", None)
     if opt is None:
         return "the model is not compiled"
-    if any(getattr(layer, "activity_regularizer", None) for layer in model._flatten_layers()):
+    if any(getattr(layer, "activity_regularizer", None) for layer in _all_layers(model)):
         return "activity regularizers (their per-replica share of the loss is not reported)"
     if isinstance(opt, keras.optimizers.LossScaleOptimizer):
         return "loss scaling is shared across replicas"
@@ -66,7 +71,7 @@ def why_not(model: keras.Model) -> str | None:
     if config.get("loss_weights") or config.get("weighted_metrics"):
         return "loss weights or weighted metrics"
     if keras.backend.backend() == "torch" and any(
-            hasattr(layer, "seed_generator") for layer in model._flatten_layers()):
+            hasattr(layer, "seed_generator") for layer in _all_layers(model)):
         return "on PyTorch, random layers (dropout) draw from one shared stream, so masks would differ"
     if not isinstance(config.get("loss"), str):
         return "the loss is not given by name (its per-replica value could not be reported)"

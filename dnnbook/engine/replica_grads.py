@@ -23,6 +23,7 @@ other: a stacked bias, BN or PReLU weight) or ``("whole", i)`` (the variable is 
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Callable, Mapping, Sequence
 
 import keras
@@ -60,16 +61,42 @@ def clip_scales(grads: Sequence, specs: Sequence[Spec], k: int, clip_norm: float
     return clip_norm * ops.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
 
 
+class UpdateHooks:
+    """Mixin for a Keras optimizer class: before every update, :meth:`apply` (Keras's public
+    update method: ``apply_gradients`` calls it on every backend, ``stateless_apply`` under JAX)
+    passes the gradients through the instance's ``transforms``, each a function
+    ``transform(grads, ids, learning_rate)`` (``ids``: the ``id`` of each gradient's variable)
+    returning the gradients to apply."""
+
+    transforms: tuple = ()
+    replica_factor = None  # (K, factor): see :func:`current_factor`
+
+    def build(self, variables) -> None:
+        super().build(variables)  # type: ignore[misc]
+        self.variable_ids = [id(v) for v in variables]  # the order of ``stateless_apply``'s gradients
+
+    def apply(self, grads, trainable_variables=None):
+        ids = self.variable_ids if trainable_variables is None else [id(v) for v in trainable_variables]
+        grads = list(grads)
+        for transform in self.transforms:
+            grads = transform(grads, ids, self.learning_rate)
+        return super().apply(grads, trainable_variables)  # type: ignore[misc]
+
+
+@functools.cache
+def _hooked_class(cls: type) -> type:
+    return type(cls.__name__, (UpdateHooks, cls), {})
+
+
 def wrap_update(optimizer: keras.optimizers.Optimizer, transform: Callable) -> None:
-    """Run ``transform(grads, variables, learning_rate)`` (it returns the gradients to apply)
-    before every update of ``optimizer``, inside the compiled step on every backend: the
-    optimizer's per-instance update step is wrapped (an instance attribute shadows the method)."""
-    inner = optimizer._backend_update_step  # noqa: SLF001
-
-    def update(grads, variables, learning_rate):
-        return inner(transform(grads, variables, learning_rate), variables, learning_rate)
-
-    optimizer._backend_update_step = update  # noqa: SLF001
+    """Run ``transform(grads, ids, learning_rate)`` (it returns the gradients to apply)
+    before every update of ``optimizer`` (not yet built), inside the compiled step on every
+    backend: the optimizer becomes an instance of its class with :class:`UpdateHooks` mixed in."""
+    if optimizer.built:
+        raise ValueError("hook the optimizer's update before it is built (before fit)")
+    if not isinstance(optimizer, UpdateHooks):
+        optimizer.__class__ = _hooked_class(type(optimizer))
+    optimizer.transforms = (*optimizer.transforms, transform)
 
 
 def rate_problem(optimizer: keras.optimizers.Optimizer) -> str | None:
@@ -92,8 +119,8 @@ def rate_key(optimizer: keras.optimizers.Optimizer):
 
 def own_rate(optimizer: keras.optimizers.Optimizer):
     """``optimizer``'s learning rate as :func:`install` takes it: its schedule (or callable), or its value."""
-    lr = optimizer._learning_rate  # noqa: SLF001
-    return lr if callable(lr) else float(ops.convert_to_numpy(lr))
+    lr = optimizer.get_config()["learning_rate"]  # a schedule comes serialized
+    return lr if isinstance(lr, float) else keras.optimizers.schedules.deserialize(lr)
 
 
 def _rate_at(rate, step):
@@ -133,11 +160,8 @@ def install(optimizer: keras.optimizers.Optimizer, specs: Mapping[int, Spec], k:
             f = own if f is None else own * f
         return f
 
-    if factor is not None or schedules is not None:
-        optimizer._replica_factor = (k, whole_factor)  # noqa: SLF001  (read by current_factor)
-
-    def per_replica(grads, variables, learning_rate):
-        per = [specs[id(v)] for v in variables]
+    def per_replica(grads, ids, learning_rate):
+        per = [specs[i] for i in ids]
         scale = clip_scales(grads, per, k, global_clipnorm) if global_clipnorm else None
         f = whole_factor()
         if f is not None:
@@ -145,6 +169,8 @@ def install(optimizer: keras.optimizers.Optimizer, specs: Mapping[int, Spec], k:
         return [_scaled(g, s, scale, k) for g, s in zip(grads, per)]
 
     wrap_update(optimizer, per_replica)
+    if factor is not None or schedules is not None:
+        optimizer.replica_factor = (k, whole_factor)
     return factor
 
 
@@ -152,7 +178,7 @@ def current_factor(optimizer: keras.optimizers.Optimizer) -> tuple[int, Callable
     """``(K, factor)`` where :func:`install` gave ``optimizer`` a per-replica rate factor:
     ``factor()`` is the ``(K,)`` tensor it applies to the update now running (rate factors
     times the replicas' own rates); None where it gave none."""
-    return getattr(optimizer, "_replica_factor", None)
+    return getattr(optimizer, "replica_factor", None)
 
 
 def plateau_problem(model: keras.Model, callback: keras.callbacks.Callback) -> str | None:
@@ -161,7 +187,7 @@ def plateau_problem(model: keras.Model, callback: keras.callbacks.Callback) -> s
     problem = rate_problem(opt)
     if problem:
         return problem
-    if isinstance(opt._learning_rate, keras.optimizers.schedules.LearningRateSchedule) or callable(opt._learning_rate):  # noqa: SLF001
+    if not isinstance(opt.get_config()["learning_rate"], float):
         return "ReduceLROnPlateau cannot lower a learning-rate schedule"
     if callback.mode == "auto" and callback.monitor.removeprefix("val_") != "loss":
         return f"ReduceLROnPlateau on {callback.monitor!r} needs an explicit mode in lockstep"

@@ -361,7 +361,7 @@ def stack(replicas: Sequence[keras.Model], steps_per_execution: int = 1,
         elif new.weights:
             per = [r.layers[i].get_weights() for r in replicas]
             new.set_weights([np.concatenate(ws, axis=-1) for ws in zip(*per)])
-    model._stacked_layers = built  # noqa: SLF001  (read back by :func:`unstack`)
+    model.stacked_layers = built  # (replica layer index, stacked layer), read back by :func:`unstack`
 
     def loss(y_true, y_pred):
         return ops.sum(_cross_entropy(_per_replica_labels(y_true, k), y_pred), axis=-1)
@@ -380,7 +380,7 @@ def replica_specs(model: keras.Model) -> dict[int, tuple]:
     by ``id(variable)`` (see :mod:`dnnbook.engine.replica_grads`): a stacked kernel along its K axis,
     every other weight (biases, BN, PReLU) as K equal blocks one after the other."""
     specs = {}
-    for _, new in model._stacked_layers:  # noqa: SLF001
+    for _, new in model.stacked_layers:
         for v in new.trainable_variables:
             specs[id(v)] = ("flat",)
         if isinstance(new, StackedDense):
@@ -403,7 +403,7 @@ def _runs(layers: Sequence[keras.layers.Layer]) -> list[tuple[int, int, keras.la
 def unstack(model: keras.Model, replicas: Sequence[keras.Model]) -> None:
     """Copy each replica's slice of the stacked weights back into ``replicas``."""
     k = len(replicas)
-    for i, new in model._stacked_layers:  # noqa: SLF001
+    for i, new in model.stacked_layers:
         if isinstance(new, StackedDense):
             for replica, w in zip(replicas, new.slices()):
                 replica.layers[i].set_weights(w)
