@@ -166,8 +166,7 @@ class EpochProbe(keras.callbacks.Callback):
         self._acts: list[dict] = []
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if hasattr(self.model, "jax_state_sync"):
-            self.model.jax_state_sync()
+        backend.sync(self.model)
         grads, seen = self._probe(self.x, self.y)
         self._rows += [
             {"epoch": epoch + 1, "layer": r["layer"], "grad_norm": r["norm"]}
@@ -728,18 +727,6 @@ def diverges_without_clipping(
         f"{plain}: {int(nan.sum())} of {len(end)} NaN, best final accuracy "
         f"{end['val_accuracy'].max():.3f} (band {band:.3f}); best epochs, {win.evidence}",
         float(min(room, win.margin)),
-    )
-
-
-def not_worse(table: pd.DataFrame, a: str, b: str, by: float) -> Check:
-    """``a`` is not worse than ``b`` by more than ``by``: the 90% CI of the paired difference
-    ``a − b`` lies above ``−by`` (a one-sided test at the 5% level). ``table`` is seed × config.
-    Margin: how far the CI's low end lies above ``−by``."""
-    diff = stats.paired_diff(table[a].to_numpy(), table[b].to_numpy(), level=0.90)
-    return Check(
-        bool(diff.low > -by),
-        f"{a} − {b}: {diff.mean:+.3f}, 90% CI [{diff.low:+.3f}, {diff.high:+.3f}], n={diff.n}",
-        diff.low + by,
     )
 
 
