@@ -11,10 +11,12 @@ A surface is a formula in plain arithmetic, so it evaluates NumPy grids (for con
 and backend tensors alike; the optimizers are stepped by ``model.fit`` on a model whose only
 weight is the 2-D point and whose loss is the surface.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
@@ -88,16 +90,28 @@ def exponential(initial: float, steps: float) -> keras.optimizers.schedules.Expo
     return keras.optimizers.schedules.ExponentialDecay(initial, decay_steps=steps, decay_rate=0.1)
 
 
-def piecewise(boundaries: Sequence[int], values: Sequence[float]) -> keras.optimizers.schedules.PiecewiseConstantDecay:
+def piecewise(
+    boundaries: Sequence[int], values: Sequence[float]
+) -> keras.optimizers.schedules.PiecewiseConstantDecay:
     """Piecewise constant: ``values[0]`` for updates ``t <= boundaries[0]``, then ``values[1]``..."""
     if len(values) != len(boundaries) + 1:
-        raise ValueError(f"need one more value than boundaries, got {len(values)} and {len(boundaries)}")
-    return keras.optimizers.schedules.PiecewiseConstantDecay([int(b) for b in boundaries],
-                                                             [float(v) for v in values])
+        raise ValueError(
+            f"need one more value than boundaries, got {len(values)} and {len(boundaries)}"
+        )
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        [int(b) for b in boundaries], [float(v) for v in values]
+    )
 
 
-def one_cycle_rate(step: int, total: int, max_rate: float, *, start_div: float = 10.0,
-                   end_div: float = 1000.0, peak_at: float = 0.45) -> float:
+def one_cycle_rate(
+    step: int,
+    total: int,
+    max_rate: float,
+    *,
+    start_div: float = 10.0,
+    end_div: float = 1000.0,
+    peak_at: float = 0.45,
+) -> float:
     """The 1cycle rate at update ``step`` of ``total``.
 
     Linear from ``max_rate / start_div`` up to ``max_rate`` over the first ``peak_at`` of the
@@ -121,17 +135,34 @@ class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """1cycle as a schedule: the rate of :func:`one_cycle_rate` at every update, computed inside
     the compiled step (no per-batch callback, so steps can run several per call)."""
 
-    def __init__(self, max_rate: float, total_steps: int, *, start_div: float = 10.0,
-                 end_div: float = 1000.0, peak_at: float = 0.45) -> None:
+    def __init__(
+        self,
+        max_rate: float,
+        total_steps: int,
+        *,
+        start_div: float = 10.0,
+        end_div: float = 1000.0,
+        peak_at: float = 0.45,
+    ) -> None:
         if total_steps < 3:
             raise ValueError(f"1cycle needs at least 3 updates, got {total_steps}")
         self.max_rate, self.total_steps = float(max_rate), int(total_steps)
-        self.start_div, self.end_div, self.peak_at = float(start_div), float(end_div), float(peak_at)
+        self.start_div, self.end_div, self.peak_at = (
+            float(start_div),
+            float(end_div),
+            float(peak_at),
+        )
 
     def rate(self, step: int) -> float:
         """The promised rate of update ``step`` (held at the last value past the end), in Python."""
-        return one_cycle_rate(min(step, self.total_steps - 1), self.total_steps, self.max_rate,
-                              start_div=self.start_div, end_div=self.end_div, peak_at=self.peak_at)
+        return one_cycle_rate(
+            min(step, self.total_steps - 1),
+            self.total_steps,
+            self.max_rate,
+            start_div=self.start_div,
+            end_div=self.end_div,
+            peak_at=self.peak_at,
+        )
 
     def __call__(self, step):
         last = self.total_steps - 1
@@ -146,8 +177,13 @@ class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(t <= up, rising, ops.where(t <= down, falling, tail))
 
     def get_config(self) -> dict:
-        return {"max_rate": self.max_rate, "total_steps": self.total_steps, "start_div": self.start_div,
-                "end_div": self.end_div, "peak_at": self.peak_at}
+        return {
+            "max_rate": self.max_rate,
+            "total_steps": self.total_steps,
+            "start_div": self.start_div,
+            "end_div": self.end_div,
+            "peak_at": self.peak_at,
+        }
 
 
 class RateRecorder(keras.callbacks.Callback):
@@ -174,13 +210,21 @@ class RateRecorder(keras.callbacks.Callback):
         if optimizer.built:
             raise ValueError("prepare the rate recorder before the optimizer is built (before fit)")
         width, factor = current_factor(optimizer) or (1, None)
-        self._log = optimizer.add_variable((int(updates) + 1, width), dtype="float32", name="applied_rates")
+        self._log = optimizer.add_variable(
+            (int(updates) + 1, width), dtype="float32", name="applied_rates"
+        )
         self._optimizer = optimizer
 
         def record(grads, ids, learning_rate):
             rate = ops.cast(learning_rate, "float32") * (1.0 if factor is None else factor())
-            row = ops.minimum(ops.cast(optimizer.iterations, "int32"), int(updates))  # the last row: overflow
-            self._log.assign(ops.slice_update(ops.convert_to_tensor(self._log), (row, 0), ops.reshape(rate, (1, width))))
+            row = ops.minimum(
+                ops.cast(optimizer.iterations, "int32"), int(updates)
+            )  # the last row: overflow
+            self._log.assign(
+                ops.slice_update(
+                    ops.convert_to_tensor(self._log), (row, 0), ops.reshape(rate, (1, width))
+                )
+            )
             return grads
 
         wrap_update(optimizer, record)
@@ -196,7 +240,9 @@ class RateRecorder(keras.callbacks.Callback):
         n = int(ops.convert_to_numpy(self._optimizer.iterations))
         log = ops.convert_to_numpy(self._log).astype(float)
         if n >= len(log):
-            raise ValueError(f"the rate recorder was prepared for {len(log) - 1} updates, but {n} ran")
+            raise ValueError(
+                f"the rate recorder was prepared for {len(log) - 1} updates, but {n} ran"
+            )
         per_epoch = self.params["steps"]
         self.rates = [row[0] if len(row) == 1 else row for row in log[:n]]
         self.epochs = [t // per_epoch + 1 for t in range(n)]
@@ -215,12 +261,18 @@ class LRFinder(keras.callbacks.Callback):
     ``steps`` updates or once the loss exceeds ``stop_factor`` × its best value (or is not finite).
     """
 
-    def __init__(self, start: float = 1e-5, end: float = 10.0, steps: int = 200,
-                 stop_factor: float = 4.0) -> None:
+    def __init__(
+        self, start: float = 1e-5, end: float = 10.0, steps: int = 200, stop_factor: float = 4.0
+    ) -> None:
         super().__init__()
         if not 0 < start < end or steps < 2:
             raise ValueError(f"need 0 < start < end and steps >= 2, got {start}, {end}, {steps}")
-        self.start, self.end, self.steps, self.stop_factor = float(start), float(end), int(steps), stop_factor
+        self.start, self.end, self.steps, self.stop_factor = (
+            float(start),
+            float(end),
+            int(steps),
+            stop_factor,
+        )
 
     def rate(self, i: int) -> float:
         """The promised rate of update ``i``."""
@@ -245,8 +297,11 @@ class LRFinder(keras.callbacks.Callback):
         self.losses.append(loss)
         if math.isfinite(loss):
             self._best = min(self._best, loss)
-        if (len(self.rates) >= self.steps or not math.isfinite(loss)
-                or loss > self.stop_factor * self._best):
+        if (
+            len(self.rates) >= self.steps
+            or not math.isfinite(loss)
+            or loss > self.stop_factor * self._best
+        ):
             self.model.stop_training = True
 
 
@@ -255,7 +310,7 @@ def smooth(values: Sequence[float], beta: float = 0.9) -> np.ndarray:
     out, avg = [], 0.0
     for i, v in enumerate(values, start=1):
         avg = beta * avg + (1 - beta) * float(v)
-        out.append(avg / (1 - beta ** i))
+        out.append(avg / (1 - beta**i))
     return np.asarray(out)
 
 
@@ -272,8 +327,16 @@ def suggest(rates: Sequence[float], losses: Sequence[float], divisor: float = 10
     return float(np.asarray(rates)[ok][np.argmin(s[ok])] / divisor)
 
 
-def lr_find(make_model: Callable[[], keras.Model], data: Splits, *, seed: int, steps: int,
-            start: float = 1e-5, end: float = 10.0, batch_size: int = 32) -> pd.DataFrame:
+def lr_find(
+    make_model: Callable[[], keras.Model],
+    data: Splits,
+    *,
+    seed: int,
+    steps: int,
+    start: float = 1e-5,
+    end: float = 10.0,
+    batch_size: int = 32,
+) -> pd.DataFrame:
     """Run the LR finder once on a fresh model; one row per update: ``step, rate, loss, smoothed``."""
     from dnnbook.runtime import seed_everything
 
@@ -281,19 +344,36 @@ def lr_find(make_model: Callable[[], keras.Model], data: Splits, *, seed: int, s
     model = make_model()
     finder = LRFinder(start, end, steps)
     epochs = math.ceil(steps / math.ceil(len(data.x_train) / batch_size))
-    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
-              callbacks=[finder])
-    frame = pd.DataFrame({"step": np.arange(len(finder.rates)), "rate": finder.rates, "loss": finder.losses})
+    model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=[finder],
+    )
+    frame = pd.DataFrame(
+        {"step": np.arange(len(finder.rates)), "rate": finder.rates, "loss": finder.losses}
+    )
     frame["smoothed"] = smooth(frame["loss"])
     return frame
 
 
-def find_rates(make_model: Callable[[str, float], keras.Model], names: Sequence[str], data: Splits, *,
-               seed: int, steps: int, batch_size: int = 32) -> tuple[pd.DataFrame, dict[str, float]]:
+def find_rates(
+    make_model: Callable[[str, float], keras.Model],
+    names: Sequence[str],
+    data: Splits,
+    *,
+    seed: int,
+    steps: int,
+    batch_size: int = 32,
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """The LR finder for every optimizer in ``names``: all curves (column ``config``) and the suggested rates."""
     frames, chosen = [], {}
     for name in names:
-        frame = lr_find(lambda: make_model(name, 1e-3), data, seed=seed, steps=steps, batch_size=batch_size)
+        frame = lr_find(
+            partial(make_model, name, 1e-3), data, seed=seed, steps=steps, batch_size=batch_size
+        )
         chosen[name] = suggest(frame["rate"], frame["loss"])
         frames.append(frame.assign(config=name))
         say(f"LR finder {name}: suggests {chosen[name]:.3g}")
@@ -301,9 +381,16 @@ def find_rates(make_model: Callable[[str, float], keras.Model], names: Sequence[
 
 
 # --- schedules compared on the network -------------------------------------------------------
-def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callable[[], list]]],
-                  data: Splits, seeds: Sequence[int], *, epochs: int, batch_size: int = 32,
-                  lockstep: bool | None = None, group: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_schedules(
+    configs: Mapping[str, tuple[Callable[[], keras.Model], Callable[[], list]]],
+    data: Splits,
+    seeds: Sequence[int],
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    lockstep: bool | None = None,
+    group: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every ``name -> (model factory, callbacks factory)`` for every seed, reading the rate back.
 
     Runs go through :func:`dnnbook.experiments.run` (the batch order of the first seed for
@@ -324,21 +411,40 @@ def run_schedules(configs: Mapping[str, tuple[Callable[[], keras.Model], Callabl
         def make() -> list:
             recorders.append(RateRecorder())
             return [*make_callbacks(), recorders[-1]]
+
         return make
 
-    df = experiments.run({name: make_model for name, (make_model, _) in configs.items()}, data, seeds,
-                         epochs=epochs, batch_size=batch_size, evaluate_test=False, lockstep=lockstep, group=group,
-                         callbacks={name: with_recorder(make) for name, (_, make) in configs.items()})
+    df = experiments.run(
+        {name: make_model for name, (make_model, _) in configs.items()},
+        data,
+        seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        evaluate_test=False,
+        lockstep=lockstep,
+        group=group,
+        callbacks={name: with_recorder(make) for name, (_, make) in configs.items()},
+    )
     rates = {}  # in lockstep one recorder serves all seeds, and all configs trained together
     for recorder in recorders:
         for replica, run in enumerate(recorder.runs):
-            rates[run] = pd.DataFrame({"config": run[0], "seed": run[1], "step": np.arange(len(recorder.rates)),
-                                       "epoch": recorder.epochs, "rate": recorder.rates_of(replica)})
-    return df, pd.concat([rates[(name, seed)] for name in configs for seed in seeds], ignore_index=True)
+            rates[run] = pd.DataFrame(
+                {
+                    "config": run[0],
+                    "seed": run[1],
+                    "step": np.arange(len(recorder.rates)),
+                    "epoch": recorder.epochs,
+                    "rate": recorder.rates_of(replica),
+                }
+            )
+    return df, pd.concat(
+        [rates[(name, seed)] for name in configs for seed in seeds], ignore_index=True
+    )
 
 
-def plateau_replay(val_losses: Sequence[float], initial: float, factor: float, patience: int,
-                   min_lr: float = 0.0) -> list[float]:
+def plateau_replay(
+    val_losses: Sequence[float], initial: float, factor: float, patience: int, min_lr: float = 0.0
+) -> list[float]:
     """The rate of every epoch that ``ReduceLROnPlateau(monitor='val_loss')`` promises, replayed from the log.
 
     After an epoch, if ``val_loss`` has not improved on its best for ``patience`` epochs, the rate
@@ -356,8 +462,14 @@ def plateau_replay(val_losses: Sequence[float], initial: float, factor: float, p
     return rates
 
 
-def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, steps_per_epoch: int,
-                   epochs: int, *, include_constant: bool = True) -> tuple[dict, dict[str, Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]]]:
+def schedule_suite(
+    make_model: Callable[[Any], keras.Model],
+    base_rate: float,
+    steps_per_epoch: int,
+    epochs: int,
+    *,
+    include_constant: bool = True,
+) -> tuple[dict, dict[str, Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]]]:
     """The book's schedules for one optimizer, all from ``base_rate``, over ``epochs`` epochs.
 
     ``make_model(learning_rate)`` returns a compiled model. Returns the configs for
@@ -373,16 +485,23 @@ def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, s
     - 1cycle: peak ``3 × base`` at 45% of the updates, ending at ``3 × base / 1000``.
     """
     total = steps_per_epoch * epochs
-    drop_epoch = max(1, math.ceil(2 * epochs / 3))          # first epoch (0-based) at base / 10
-    sched = {"power": power(base_rate, steps_per_epoch),
-             "exponential": exponential(base_rate, total),
-             "piecewise": piecewise([drop_epoch * steps_per_epoch - 1], [base_rate, base_rate / 10])}
+    drop_epoch = max(1, math.ceil(2 * epochs / 3))  # first epoch (0-based) at base / 10
+    sched = {
+        "power": power(base_rate, steps_per_epoch),
+        "exponential": exponential(base_rate, total),
+        "piecewise": piecewise([drop_epoch * steps_per_epoch - 1], [base_rate, base_rate / 10]),
+    }
     peak = 3 * base_rate
-    none: Callable[[], list] = lambda: []
+
+    def none() -> list:
+        return []
+
     configs = {"constant": (lambda: make_model(base_rate), none)}
     configs.update({name: (lambda s=s: make_model(s), none) for name, s in sched.items()})
-    configs["performance"] = (lambda: make_model(base_rate),
-                              lambda: [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)])
+    configs["performance"] = (
+        lambda: make_model(base_rate),
+        lambda: [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)],
+    )
     cycle = OneCycleSchedule(peak, total)
     configs["1cycle"] = (lambda: make_model(cycle), none)
 
@@ -402,18 +521,24 @@ def schedule_suite(make_model: Callable[[Any], keras.Model], base_rate: float, s
     return configs, promises
 
 
-def schedule_rates(schedule: keras.optimizers.schedules.LearningRateSchedule, steps: np.ndarray) -> np.ndarray:
+def schedule_rates(
+    schedule: keras.optimizers.schedules.LearningRateSchedule, steps: np.ndarray
+) -> np.ndarray:
     """The rates ``schedule`` promises at ``steps``, in one vectorized call (a schedule is
     elementwise in the step). Keras's ``PiecewiseConstantDecay`` adds in place into a scalar,
     which PyTorch refuses for a vector of steps: there it is called once per distinct step."""
     steps = np.asarray(steps)
-    if keras.backend.backend() == "torch" and isinstance(schedule, keras.optimizers.schedules.PiecewiseConstantDecay):
+    if keras.backend.backend() == "torch" and isinstance(
+        schedule, keras.optimizers.schedules.PiecewiseConstantDecay
+    ):
         distinct, where = np.unique(steps, return_inverse=True)
         return np.asarray([float(ops.convert_to_numpy(schedule(int(t)))) for t in distinct])[where]
     return np.asarray(ops.convert_to_numpy(schedule(ops.convert_to_tensor(steps))), dtype=float)
 
 
-def rate_errors(rates: pd.DataFrame, history: pd.DataFrame, promises: Mapping[str, Callable]) -> pd.Series:
+def rate_errors(
+    rates: pd.DataFrame, history: pd.DataFrame, promises: Mapping[str, Callable]
+) -> pd.Series:
     """Per config: the largest relative gap between the applied and the promised rate, over all runs."""
     out = {}
     for name, promise in promises.items():
@@ -456,7 +581,7 @@ def plot_finder(curves: pd.DataFrame, chosen: Mapping[str, float], *, title: str
     style()
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for name, c in curves.groupby("config", sort=False):
-        line, = ax.plot(c["rate"], c["smoothed"], lw=1.3, label=f"{name} → {chosen[name]:.2g}")
+        (line,) = ax.plot(c["rate"], c["smoothed"], lw=1.3, label=f"{name} → {chosen[name]:.2g}")
         pick = np.interp(np.log(chosen[name]), np.log(c["rate"]), c["smoothed"])
         ax.plot([chosen[name]], [pick], "o", color=line.get_color(), ms=5)
     ax.set_xscale("log")
@@ -478,30 +603,32 @@ class Surface:
     """A 2-D function with its gradient, its minimum, a start point and a plotting window."""
 
     name: str
-    value: Callable[[Any, Any], Any]       # f(x, y) in plain arithmetic: NumPy arrays or tensors
+    value: Callable[[Any, Any], Any]  # f(x, y) in plain arithmetic: NumPy arrays or tensors
     minimum: tuple[float, float]
     start: tuple[float, float]
-    window: tuple[float, float, float, float]               # x_min, x_max, y_min, y_max
+    window: tuple[float, float, float, float]  # x_min, x_max, y_min, y_max
 
 
 def quadratic(a: float = 0.1, b: float = 10.0, start: tuple[float, float] = (-9.0, 1.5)) -> Surface:
     """The ill-conditioned bowl ``f = (a x² + b y²) / 2``: flat along x, steep along y (b/a = 100)."""
 
     def value(x, y):
-        return 0.5 * (a * x ** 2 + b * y ** 2)
+        return 0.5 * (a * x**2 + b * y**2)
 
-    return Surface(f"quadratic (curvatures {a:g} and {b:g})", value, (0.0, 0.0), start,
-                   (-10.0, 2.0, -2.0, 2.0))
+    return Surface(
+        f"quadratic (curvatures {a:g} and {b:g})", value, (0.0, 0.0), start, (-10.0, 2.0, -2.0, 2.0)
+    )
 
 
 def rosenbrock(scale: float = 100.0, start: tuple[float, float] = (-1.5, 2.0)) -> Surface:
     """Rosenbrock's long curved valley ``f = (1 - x)² + scale (y - x²)²``, minimum at (1, 1)."""
 
     def value(x, y):
-        return (1 - x) ** 2 + scale * (y - x ** 2) ** 2
+        return (1 - x) ** 2 + scale * (y - x**2) ** 2
 
-    return Surface(f"Rosenbrock valley (scale {scale:g})", value, (1.0, 1.0), start,
-                   (-2.0, 2.0, -1.0, 3.0))
+    return Surface(
+        f"Rosenbrock valley (scale {scale:g})", value, (1.0, 1.0), start, (-2.0, 2.0, -1.0, 3.0)
+    )
 
 
 def surface_optimizers(learning_rate: float) -> dict[str, keras.optimizers.Optimizer]:
@@ -548,7 +675,9 @@ class Descent:
         self.layer = _Point(surface)
         inputs = keras.Input(shape=(1,))
         self.model = keras.Model(inputs, self.layer(inputs))
-        self.model.compile(optimizer=optimizer, loss=lambda y_true, y_pred: ops.mean(y_pred), jit_compile=JIT)
+        self.model.compile(
+            optimizer=optimizer, loss=lambda y_true, y_pred: ops.mean(y_pred), jit_compile=JIT
+        )
 
     def run(self, steps: int, learning_rate: float | None = None) -> np.ndarray:
         """The ``(steps + 1, 2)`` trajectory from the start point (NaN from a divergence on)."""
@@ -560,11 +689,13 @@ class Descent:
             self.optimizer.learning_rate = float(learning_rate)
         rec = _Recorder(self.layer.w)
         zeros = np.zeros((steps, 1), dtype="float32")
-        self.model.fit(zeros, zeros, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=[rec])
+        self.model.fit(
+            zeros, zeros, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=[rec]
+        )
         path = np.vstack([np.asarray([self.surface.start]), np.concatenate(rec.points)])
         bad = ~np.all(np.isfinite(path) & (np.abs(path) < 1e6), axis=1)
         if bad.any():
-            path[np.argmax(bad):] = np.nan
+            path[np.argmax(bad) :] = np.nan
         return path
 
 
@@ -573,11 +704,11 @@ def descend(surface: Surface, optimizer: keras.optimizers.Optimizer, steps: int)
     return Descent(surface, optimizer).run(steps)
 
 
-def race(surface: Surface, optimizers: Mapping[str, keras.optimizers.Optimizer],
-         steps: int) -> dict[str, np.ndarray]:
+def race(
+    surface: Surface, optimizers: Mapping[str, keras.optimizers.Optimizer], steps: int
+) -> dict[str, np.ndarray]:
     """Trajectories of every optimizer on ``surface`` (fresh state each)."""
     return {name: descend(surface, opt, steps) for name, opt in optimizers.items()}
-
 
 
 def losses(surface: Surface, path: np.ndarray) -> np.ndarray:
@@ -608,15 +739,25 @@ def distance_to_minimum(surface: Surface, path: np.ndarray) -> float:
     return float(np.linalg.norm(finite[-1] - np.asarray(surface.minimum)))
 
 
-def tuning_window(surface: Surface, make: Callable[[float], keras.optimizers.Optimizer],
-                  rates: Sequence[float], steps: int, tol: float) -> np.ndarray:
+def tuning_window(
+    surface: Surface,
+    make: Callable[[float], keras.optimizers.Optimizer],
+    rates: Sequence[float],
+    steps: int,
+    tol: float,
+) -> np.ndarray:
     """For each learning rate: does the optimizer end within ``tol`` of the minimum after ``steps``?"""
     descent = Descent(surface, make(float(rates[0])))
     return np.array([distance_to_minimum(surface, descent.run(steps, lr)) < tol for lr in rates])
 
 
-def plot_race(surface: Surface, paths: Mapping[str, np.ndarray], *, title: str | None = None,
-              log_loss: bool = True):
+def plot_race(
+    surface: Surface,
+    paths: Mapping[str, np.ndarray],
+    *,
+    title: str | None = None,
+    log_loss: bool = True,
+):
     """Trajectories over the contour plot (left) and the loss per step (right); returns the figure."""
     import matplotlib.pyplot as plt
 
@@ -629,8 +770,10 @@ def plot_race(surface: Surface, paths: Mapping[str, np.ndarray], *, title: str |
     z = surface.value(gx, gy)
     ax.contour(gx, gy, np.log10(z + 1e-3), levels=20, colors="lightgrey", linewidths=0.7)
     for name, path in paths.items():
-        line, = ax.plot(path[:, 0], path[:, 1], lw=1.2, label=name)
-        bx.plot(np.arange(len(path)), losses(surface, path), lw=1.2, color=line.get_color(), label=name)
+        (line,) = ax.plot(path[:, 0], path[:, 1], lw=1.2, label=name)
+        bx.plot(
+            np.arange(len(path)), losses(surface, path), lw=1.2, color=line.get_color(), label=name
+        )
     ax.plot(*surface.minimum, "k*", ms=10)
     ax.plot(*surface.start, "ko", ms=5)
     ax.set_xlim(x0, x1)
@@ -648,3 +791,214 @@ def plot_race(surface: Surface, paths: Mapping[str, np.ndarray], *, title: str |
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --- the chapter's claims, as conditions a test can also call -------------------------------
+@dataclass(frozen=True)
+class Check:
+    """A claim's condition, measured: whether it holds, the figures that decide it, and its
+    margin (how far the measurement lies from the threshold, positive when it holds)."""
+
+    holds: bool
+    evidence: str
+    margin: float
+
+
+def overshoots(
+    crossings: Mapping[str, int], fast: str = "momentum", slow: str = "SGD", more_than: int = 9
+) -> Check:
+    """``fast`` crosses y = 0 more than ``more_than`` times and ``slow`` never does.
+
+    Margin: in crossings, the smaller of ``fast - more_than`` and ``1 - slow``."""
+    margin = min(crossings[fast] - more_than, 1 - crossings[slow])
+    return Check(
+        margin > 0, f"crossings: {fast} {crossings[fast]}, {slow} {crossings[slow]}", float(margin)
+    )
+
+
+def brakes(crossings: Mapping[str, int], braked: str = "Nesterov", free: str = "momentum") -> Check:
+    """``braked`` crosses y = 0 fewer than half as often as ``free``; margin in crossings."""
+    margin = crossings[free] / 2 - crossings[braked]
+    return Check(
+        margin > 0,
+        f"crossings: {braked} {crossings[braked]}, {free} {crossings[free]}",
+        float(margin),
+    )
+
+
+def stalls(
+    surface: Surface,
+    paths: Mapping[str, np.ndarray],
+    stalled: str = "AdaGrad",
+    others: Sequence[str] = ("RMSProp", "Adam"),
+    shrink: float = 3.0,
+    farther: float = 10.0,
+) -> Check:
+    """``stalled``'s last 10 steps are over ``shrink``× shorter than its first 10, and it ends
+    over ``farther``× farther from the minimum than every one of ``others``.
+
+    Margin: the smaller relative excess over the two thresholds (0.5 = 50% above it)."""
+    steps = step_lengths(paths[stalled])
+    ratio = float(steps[:10].mean() / steps[-10:].mean())
+    dist = {k: distance_to_minimum(surface, paths[k]) for k in (stalled, *others)}
+    nearest_other = max(dist[k] for k in others)
+    apart = dist[stalled] / nearest_other if nearest_other > 0 else math.inf
+    margin = min(ratio / shrink - 1, apart / farther - 1)
+    where = ", ".join(f"{k} {dist[k]:.3f}" for k in dist)
+    return Check(
+        margin > 0,
+        f"{stalled}'s steps shrink {ratio:.1f}×; distance to minimum: {where}",
+        float(margin),
+    )
+
+
+def wider_window(
+    works: Mapping[str, np.ndarray],
+    wide: Sequence[str] = ("Adam", "Nadam"),
+    middle: str = "momentum",
+    narrow: str = "SGD",
+) -> Check:
+    """Each of ``wide`` works at more learning rates than ``middle``, and ``middle`` at more than
+    ``narrow``; margin: the smallest of those differences, in rates of the grid."""
+    n = {k: int(np.sum(v)) for k, v in works.items()}
+    margin = min(min(n[k] for k in wide) - n[middle], n[middle] - n[narrow])
+    counts = ", ".join(f"{k} {n[k]}" for k in (*wide, middle, narrow))
+    size = len(next(iter(works.values())))
+    return Check(margin > 0, f"rates that work (of {size}): {counts}", float(margin))
+
+
+def finder_gap(
+    chosen: Mapping[str, float],
+    adaptive: Sequence[str] = ("RMSProp", "Adam", "Nadam"),
+    reference: str = "SGD",
+    factor: float = 3.0,
+) -> Check:
+    """The finder's rate for each of ``adaptive`` is over ``factor``× lower than ``reference``'s.
+
+    Margin: how many times over ``factor`` the smallest ratio lies (``ratio / factor - 1``)."""
+    ratios = {k: chosen[reference] / chosen[k] for k in adaptive}
+    margin = min(ratios.values()) / factor - 1
+    shown = ", ".join(f"{k} {r:.1f}×" for k, r in ratios.items())
+    return Check(margin > 0, f"{reference}'s rate / each one's: {shown}", float(margin))
+
+
+def learns(
+    history: pd.DataFrame,
+    reference: str = "SGD",
+    chance: float = 0.1,
+    tolerance: float = 0.02,
+    metric: str = "val_accuracy",
+) -> Check:
+    """Every run of every config ends above ``chance``, and no config ends more than
+    ``tolerance`` below ``reference`` (one-sided 95%: the lower end of the 90% CI of the paired
+    difference config − reference lies above ``-tolerance``).
+
+    Margin: the smaller of (lowest final accuracy − chance) and (lowest bound + tolerance)."""
+    last = experiments.final(history)
+    worst = last.loc[last[metric].idxmin()]
+    bounds = {
+        str(k): experiments.compare(history, k, reference, metric, level=0.90).low
+        for k in history["config"].unique()
+        if str(k) != reference
+    }
+    low = min(bounds, key=bounds.get)
+    margin = min(float(worst[metric]) - chance, bounds[low] + tolerance)
+    return Check(
+        margin > 0,
+        f"lowest final {metric} {worst[metric]:.3f} ({worst['config']}, seed {worst['seed']}); "
+        f"lowest one-sided 95% bound of (optimizer − {reference}) {bounds[low]:+.4f} ({low})",
+        float(margin),
+    )
+
+
+def ahead(
+    history: pd.DataFrame, a: str, b: str, *, epoch: int | None = None, metric: str = "val_accuracy"
+) -> Check:
+    """``a`` beats ``b`` (at ``epoch``, else at the last): the 95% CI of the paired difference
+    lies above 0. Margin: the lower end of that CI."""
+    frame = history if epoch is None else history[history["epoch"] == epoch]
+    diff = experiments.compare(frame, a, b, metric)
+    when = "at the last epoch" if epoch is None else f"after epoch {epoch}"
+    return Check(diff.low > 0, f"{a} − {b} {when}: {diff}", float(diff.low))
+
+
+def not_beaten(
+    history: pd.DataFrame,
+    chosen: str,
+    others: Sequence[str],
+    tolerance: float,
+    metric: str = "val_accuracy",
+) -> Check:
+    """No config of ``others`` beats ``chosen`` by more than ``tolerance`` (one-sided 95%: the
+    upper end of the 90% CI of other − chosen lies below ``tolerance``). Margin: ``tolerance``
+    minus the largest upper end."""
+    diffs = {k: experiments.compare(history, k, chosen, metric, level=0.90) for k in others}
+    margin = tolerance - max(d.high for d in diffs.values())
+    shown = "; ".join(
+        f"{k} − {chosen} {d.mean:+.4f}, one-sided 95% bound {d.high:+.4f}" for k, d in diffs.items()
+    )
+    return Check(margin > 0, f"{shown} (tolerance {tolerance:g})", float(margin))
+
+
+def rates_applied(errors: pd.Series, tolerance: float = 1e-5) -> Check:
+    """The largest relative error between applied and promised rates is below ``tolerance``.
+
+    Margin: in orders of magnitude, ``log10(tolerance / error)``."""
+    worst = float(errors.max())
+    margin = math.log10(tolerance / worst) if worst > 0 else math.inf
+    return Check(
+        worst < tolerance, f"largest relative error {worst:.1e} ({errors.idxmax()})", margin
+    )
+
+
+def piecewise_drop(rates: pd.DataFrame, config: str = "piecewise", factor: float = 10.0) -> Check:
+    """In every run of ``config`` the first applied rate is ``factor``× the last (to 1e-5).
+
+    Margin: 1e-5 minus the largest relative error of that ratio."""
+    drop = (
+        rates[rates["config"] == config]
+        .groupby("seed")["rate"]
+        .agg(lambda r: r.iloc[0] / r.iloc[-1])
+    )
+    worst = float(np.max(np.abs(drop.to_numpy() / factor - 1)))
+    return Check(
+        worst < 1e-5,
+        f"first / last rate per seed: {', '.join(f'{d:.3f}' for d in drop)}",
+        1e-5 - worst,
+    )
+
+
+def both(*checks: Check) -> Check:
+    """All of ``checks`` at once: holds when each does; the evidence joined, the smallest margin."""
+    return Check(
+        all(c.holds for c in checks),
+        "; ".join(c.evidence for c in checks),
+        min(c.margin for c in checks),
+    )
+
+
+def within(
+    history: pd.DataFrame,
+    reference: str,
+    others: Sequence[str],
+    margin: float,
+    metric: str = "val_accuracy",
+) -> Check:
+    """Every config of ``others`` is equivalent to ``reference`` within ``±margin`` in final
+    ``metric``: a paired TOST per config (:func:`dnnbook.stats.equivalent`, its 90% CI inside
+    ``±margin``). Margin of the check: the smallest slack (how far the farther CI end lies
+    inside ``±margin``). A ``margin`` that is not positive fails."""
+    from dnnbook import stats
+
+    if not margin > 0:
+        return Check(False, f"no positive equivalence margin ({margin:+.4f})", float(margin))
+    table = experiments.per_seed(history, metric)
+    tests = {k: stats.equivalent(table[k], table[reference], margin) for k in others}
+    shown = "; ".join(
+        f"{k} {t.diff.mean:+.3f} [{t.diff.low:+.3f}, {t.diff.high:+.3f}]" for k, t in tests.items()
+    )
+    return Check(
+        all(t.holds for t in tests.values()),
+        f"{shown} (90% CIs of schedule − {reference}, margin ±{margin:.3f})",
+        min(t.slack for t in tests.values()),
+    )

@@ -66,8 +66,10 @@ _PRETRAINING: dict[str, dict[str, Any]] = {
              "curve_labels": (100, 2000, 10000), "curve_seeds": 10}}
 # chapter 3: optimizers and learning-rate schedules
 _OPTIMIZERS: dict[str, dict[str, Any]] = {
-    "quick": {"n_train": 2000, "n_valid": 1000, "n_test": 1000, "epochs": 3, "finder_steps": 120},
-    "full": {"n_train": 55000, "n_valid": 5000, "n_test": 10000, "epochs": 20, "finder_steps": 500}}
+    "quick": {"n_train": 2000, "n_valid": 1000, "n_test": 1000, "epochs": 3, "finder_steps": 120,
+              "n_seeds": 5},
+    "full": {"n_train": 55000, "n_valid": 5000, "n_test": 10000, "epochs": 20, "finder_steps": 500,
+             "n_seeds": 5}}
 # chapter 4: regularization
 _REGULARIZATION: dict[str, dict[str, Any]] = {
     "quick": {"n_train": 1500, "n_valid": 2000, "n_test": 2000, "noise": 0.1, "depth": 2, "width": 256,

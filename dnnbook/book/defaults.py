@@ -4,6 +4,7 @@ A row names the chapter and a phrase of the claim that supports it; the page quo
 claim's evidence from the executed chapter. A row whose claim is missing fails the build, so
 the page cannot drift from the measurements.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,41 +15,90 @@ from pathlib import Path
 class Default:
     topic: str
     recommendation: str
-    chapter: str        # chapter number, e.g. "01"
-    claim_phrase: str   # a phrase of the supporting claim's statement
+    chapter: str  # chapter number, e.g. "01"
+    claim_phrase: str  # a phrase of the supporting claim's statement
 
 
 DEFAULTS = (
-    Default("Activation and initialization",
-            "ReLU-family activations with He initialization; SELU with LeCun normal for plain MLPs on standardized inputs",
-            "01", "SELU + LeCun keeps"),
-    Default("What to avoid", "Sigmoid hidden layers in deep nets, even with Glorot initialization",
-            "01", "sigmoid + Glorot does not learn"),
-    Default("Dying units", "LeakyReLU (as a layer after Dense) when training at high learning rates; "
-            "no activation saves a rate so high that the network collapses",
-            "01", "ReLU units are dead"),
-    Default("Batch Normalization",
-            "Optional for shallow MLPs: here it did not speed up SGD; inference uses the moving averages",
-            "01", "In inference mode (moving averages)"),
-    Default("Gradient clipping", "global_clipnorm=1.0 (one norm over all variables) against exploding gradients; "
-            "it does not make a too-high rate a good one, so lower that too",
-            "01", "with global_clipnorm=1.0 every seed"),
-    Default("Optimizer", "Adam (or Nadam): it works over the widest range of learning rates",
-            "03", "Adam reaches the minimum over a wider range"),
-    Default("Learning rate", "Pick it with the learning-rate finder, a bit below where the loss shoots up",
-            "03", "Neither a rate 10× smaller nor one 10× larger"),
-    Default("Schedule", "In short runs a constant finder rate is as good as any schedule measured here",
-            "03", "a schedule moves the final validation accuracy"),
-    Default("Pretrained layers", "Reuse lower layers when tasks share low-level features; with a few hundred labels expect little gain, no harm",
-            "02", "does not cost more than 3 points"),
-    Default("Regularization", "Dropout (rate 0.2-0.5) on small, noisy data sets; evaluate the training loss with dropout off",
-            "04", "have a higher loss with dropout on than off"),
-    Default("Unstable training without BN",
-            "Lower the learning rate first; max-norm (r = 1-2) keeps the first steps from blowing up, "
-            "but does not make a far-too-high rate safe in long runs",
-            "04", "the max-norm network learns more"),
-    Default("Uncertainty", "Do not assume MC dropout calibrates a model: measure ECE and NLL",
-            "04", "MC dropout does not improve the probabilities"),
+    Default(
+        "Activation and initialization",
+        "ReLU-family activations with He initialization; SELU with LeCun normal for plain MLPs on standardized inputs",
+        "01",
+        "SELU + LeCun keeps",
+    ),
+    Default(
+        "What to avoid",
+        "Sigmoid hidden layers in deep nets, even with Glorot initialization",
+        "01",
+        "sigmoid + Glorot does not learn",
+    ),
+    Default(
+        "Dying units",
+        "LeakyReLU (as a layer after Dense) when training at high learning rates; "
+        "no activation saves a rate so high that the network collapses",
+        "01",
+        "ReLU units are dead",
+    ),
+    Default(
+        "Batch Normalization",
+        "After each hidden layer of a deep network whose gradient vanishes (here 10-20 sigmoid layers); "
+        "at inference it uses the moving averages, so a prediction does not depend on its batch",
+        "01",
+        "BN after each sigmoid stops the gradient from vanishing",
+    ),
+    Default(
+        "Gradient clipping",
+        "global_clipnorm=1.0 (one norm over all variables) against exploding gradients; "
+        "it does not make a too-high rate a good one, so lower that too",
+        "01",
+        "with global_clipnorm=1.0 every seed",
+    ),
+    Default(
+        "Optimizer",
+        "Adam or Nadam: on an ill-conditioned 2-D bowl both reach the minimum over a wider "
+        "range of learning rates than momentum SGD; on a network, still give each optimizer its own rate",
+        "03",
+        "Adam and Nadam each reach the minimum over a wider range",
+    ),
+    Default(
+        "Learning rate",
+        "Pick it with the learning-rate finder: the rate where the smoothed loss is lowest "
+        "(just before it shoots up), divided by ten",
+        "03",
+        "Neither a rate 10× smaller nor one 10× larger beats the finder's rate",
+    ),
+    Default(
+        "Schedule",
+        "Choose the rate first: in short runs no schedule measured here moved the accuracy "
+        "as much as a tenfold error in the rate does",
+        "03",
+        "no schedule moves the final validation accuracy as much",
+    ),
+    Default(
+        "Pretrained layers",
+        "Reuse lower layers when tasks share low-level features; with a few hundred labels expect little gain, no harm",
+        "02",
+        "does not cost more than 3 points",
+    ),
+    Default(
+        "Regularization",
+        "Dropout (rate 0.2-0.5) on small, noisy data sets; evaluate the training loss with dropout off",
+        "04",
+        "have a higher loss with dropout on than off",
+    ),
+    Default(
+        "Unstable training without BN",
+        "Lower the learning rate first; max-norm (r = 1-2) keeps the first steps from blowing up, "
+        "but does not make a far-too-high rate safe in long runs",
+        "04",
+        "the max-norm network learns more",
+    ),
+    Default(
+        "Uncertainty",
+        "Do not assume MC dropout calibrates a model: measure ECE and NLL",
+        "04",
+        "MC dropout does not improve the probabilities",
+    ),
 )
 
 
@@ -58,11 +108,16 @@ class MissingEvidence(RuntimeError):
 
 def defaults_page(claims_by_chapter: dict[str, list[dict]]) -> str:
     """Markdown of the defaults page; ``claims_by_chapter`` maps a chapter stem to its claims."""
-    lines = ["# Recommended defaults", "",
-             "What this book's own measurements support, as a starting point for a new network.",
-             "Each row quotes the claim, checked in this build, that backs it; follow the chapter link",
-             "for the experiment. Where a measurement did not support the usual advice, the row says so.", "",
-             "| topic | default | measured in this build | chapter |", "|---|---|---|---|"]
+    lines = [
+        "# Recommended defaults",
+        "",
+        "What this book's own measurements support, as a starting point for a new network.",
+        "Each row quotes the claim, checked in this build, that backs it; follow the chapter link",
+        "for the experiment. Where a measurement did not support the usual advice, the row says so.",
+        "",
+        "| topic | default | measured in this build | chapter |",
+        "|---|---|---|---|",
+    ]
     for d in DEFAULTS:
         stems = [s for s in claims_by_chapter if s.split("_", 1)[0] == d.chapter]
         if not stems:
@@ -70,12 +125,16 @@ def defaults_page(claims_by_chapter: dict[str, list[dict]]) -> str:
             continue
         found = [c for c in claims_by_chapter[stems[0]] if d.claim_phrase in c["statement"]]
         if not found:
-            raise MissingEvidence(f"the default {d.topic!r} cites a claim of chapter {stems[0]} containing "
-                                  f"{d.claim_phrase!r}, but that chapter printed no such claim")
+            raise MissingEvidence(
+                f"the default {d.topic!r} cites a claim of chapter {stems[0]} containing "
+                f"{d.claim_phrase!r}, but that chapter printed no such claim"
+            )
         c = found[0]
         mark = "✓" if c["holds"] else "✗"
         quote = f"{mark} {c['statement']} — {c['evidence']}".replace("|", "\\|")
-        lines.append(f"| {d.topic} | {d.recommendation} | {quote} | [{stems[0]}](chapters/{stems[0]}.ipynb) |")
+        lines.append(
+            f"| {d.topic} | {d.recommendation} | {quote} | [{stems[0]}](chapters/{stems[0]}.ipynb) |"
+        )
     return "\n".join(lines) + "\n"
 
 
