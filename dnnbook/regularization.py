@@ -285,6 +285,22 @@ def lower(
     )
 
 
+def narrows_beyond_accuracy(frame: pd.DataFrame, config: str, base: str = "none") -> Check:
+    """``config`` narrows the train − validation gap (from ``base``'s) by more than it raises
+    the test accuracy: the 95% CI of ``[gap(base) − gap(config)] − [test(config) −
+    test(base)]``, paired by seed, lies above 0, i.e. most of the narrowing is a lower fit of
+    the training set, not a better test accuracy (margin: the CI's lower end)."""
+    gap, test = by_seed(frame, "gap"), by_seed(frame, "test_accuracy")
+    narrowed, gained = gap[base] - gap[config], test[config] - test[base]
+    d = stats.paired_diff(narrowed.to_numpy(), gained.to_numpy())
+    return Check(
+        d.low > 0,
+        f"gap narrowed by {narrowed.mean():+.4f}, test accuracy changed by "
+        f"{gained.mean():+.4f} (means); the difference {d}",
+        d.low,
+    )
+
+
 def dropout_loss_ratio(frame: pd.DataFrame, config: str, ratio: float = 1.1) -> Check:
     """In every seed, ``config``'s training loss with dropout on is over ``ratio`` × dropout off."""
     d = frame[frame["config"] == config]

@@ -112,3 +112,8 @@ def test_underconfident_fails_for_an_overconfident_pass():
     assert reg.underconfident(shy, labels).holds
     bold = {0: {"deterministic": np.array([[0.99, 0.01]] * 4)}}  # half right, 0.99 sure
     assert not reg.underconfident(bold, labels).holds
+
+
+def test_narrows_beyond_accuracy_fails_for_identical_arms(tiny):
+    assert reg.narrows_beyond_accuracy(tiny, "dropout 0.5").holds
+    assert not reg.narrows_beyond_accuracy(tiny, "none again").holds
