@@ -38,7 +38,10 @@ def _cli(*args, env=None, cwd=ROOT):
             ["all", "--backend", "mxnet"],
             "unknown backend 'mxnet'; choose one of: tensorflow, jax, torch",
         ),
-        (["execute", "--jobs", "0"], "--jobs must be a whole number of at least 1, got '0'"),
+        (
+            ["execute", "--jobs", "0"],
+            "--jobs must be 'auto' or a whole number of at least 1, got '0'",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_before_any_work(tmp_path, args, message):
@@ -169,3 +172,26 @@ def test_chapters_run_longest_first_by_recorded_time_else_by_budget(tmp_path, mo
     del times["02_c"]  # one missing: budgets for all
     status.write_text(json.dumps({n: {"profile": "quick", "seconds": s} for n, s in times.items()}))
     assert names(pipeline.longest_first(chapters, "quick")) == ["01_b", "02_c", "00_a"]
+
+
+def test_jobs_auto_is_every_chapter_on_a_gpu_and_one_on_a_cpu(monkeypatch):
+    from dnnbook import runtime
+    from dnnbook.book import cli
+
+    monkeypatch.setattr(runtime, "gpu_names", lambda: [])
+    assert cli.resolve_jobs("auto", 5) == 1 and cli.resolve_jobs("3", 5) == 3
+    monkeypatch.setattr(runtime, "gpu_names", lambda: ["NVIDIA H200"])
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    assert cli.resolve_jobs("auto", 5) == 5
+    import os
+
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+
+
+def test_jobs_must_be_auto_or_a_count(capsys):
+    from dnnbook.book import cli
+
+    assert cli.main(["execute", "--jobs", "many"]) == 2
+    assert "'auto' or a whole number" in capsys.readouterr().err

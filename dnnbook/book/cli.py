@@ -60,10 +60,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jobs",
         default=os.environ.get("JOBS", "1"),
-        help="chapters executed and validated at once, each in its own process; default 1. "
+        help="chapters executed and validated at once, each in its own process; default 1; "
+        "'auto': every chapter at once when a GPU is visible (they share it), else 1. "
         "With 2 or more, a chapter's time includes the load of the others",
     )
     return p
+
+
+def resolve_jobs(jobs: str, chapters: int) -> int:
+    """``--jobs`` as a number: ``auto`` is every chapter at once when a GPU is visible (small
+    models leave most of a GPU idle, so chapters share it), else one at a time. Processes that
+    share a GPU take its memory as they need it instead of reserving most of it up front."""
+    if jobs != "auto":
+        return int(jobs)
+    from dnnbook.runtime import gpu_names
+
+    if not gpu_names():
+        return 1
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    return max(1, chapters)
 
 
 def _fail(msg: str, code: int = 2) -> int:
@@ -78,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"unknown profile {args.profile!r}; choose one of: {', '.join(PROFILES)}")
     if args.backend not in BACKENDS:
         return _fail(f"unknown backend {args.backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if not str(args.jobs).isdigit() or int(args.jobs) < 1:
-        return _fail(f"--jobs must be a whole number of at least 1, got {args.jobs!r}")
-    jobs = int(args.jobs)
+    if args.jobs != "auto" and (not str(args.jobs).isdigit() or int(args.jobs) < 1):
+        return _fail(f"--jobs must be 'auto' or a whole number of at least 1, got {args.jobs!r}")
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
@@ -113,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from dnnbook import data, profiles
 
     profile = profiles.resolve(args.profile)
+    jobs = resolve_jobs(args.jobs, len(selected))
     if args.command == "sweep":
         return _sweep([c.name for c in selected], profile, seeds, args.backend, jobs, args.save)
     try:
