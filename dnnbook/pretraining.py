@@ -471,24 +471,24 @@ def label_gain(
     return float((a[shared] - b[shared]).mean())
 
 
-def gains_below(
+def gains_above(
     df: pd.DataFrame,
     configs: Sequence[str],
     reference: str,
-    ceiling: float,
+    floor: float,
     metric: str = "test_accuracy",
 ) -> Check:
-    """One-sided test that no config gains ``ceiling`` or more over ``reference``: the upper
-    end of each paired gain's one-sided 95% CI (the 90% two-sided one) lies below
-    ``ceiling``. The margin is the smallest distance below it, in points."""
+    """One-sided test that no config loses ``-floor`` or more against ``reference``: the lower
+    end of each paired gain's one-sided 95% CI (the 90% two-sided one) lies above ``floor``.
+    The margin is the smallest distance above it, in points."""
     gains = {c: compare(df, c, reference, metric, level=0.90) for c in configs}
     evidence = "; ".join(
-        f"{c} {g.mean * 100:+.1f} (upper {g.high * 100:+.1f})" for c, g in gains.items()
+        f"{c} {g.mean * 100:+.1f} (lower {g.low * 100:+.1f})" for c, g in gains.items()
     )
     return Check(
-        all(g.high < ceiling for g in gains.values()),
-        f"{evidence} against {ceiling * 100:.1f} points",
-        min(ceiling - g.high for g in gains.values()) * 100,
+        all(g.low > floor for g in gains.values()),
+        f"{evidence} against {floor * 100:+.1f} points",
+        min(g.low - floor for g in gains.values()) * 100,
     )
 
 

@@ -60,12 +60,13 @@ def test_equivalence_fails_when_the_runs_are_too_noisy_to_tell():
     assert not check.holds
 
 
-def test_gains_below_holds_for_small_gains_and_fails_without_the_gap():
+def test_gains_above_holds_for_small_effects_and_fails_for_a_real_loss():
     df = _frame({"scratch": BASE, "pre": BASE + 0.01 + RNG.normal(0, 0.003, size=8)})
-    assert pretraining.gains_below(df, ["pre"], "scratch", ceiling=0.05).holds
-    # negative control: labels buy no more than pretraining does -> the check fails
-    gain = float((df[df.config == "pre"].test_accuracy.to_numpy() - BASE).mean())
-    check = pretraining.gains_below(df, ["pre"], "scratch", ceiling=gain)
+    check = pretraining.gains_above(df, ["pre"], "scratch", floor=-0.05)
+    assert check.holds and check.margin > 0
+    # negative control: pretraining that costs more than the reference -> the check fails
+    hurt = _frame({"scratch": BASE, "pre": BASE - 0.08 + RNG.normal(0, 0.003, size=8)})
+    check = pretraining.gains_above(hurt, ["pre"], "scratch", floor=-0.05)
     assert not check.holds and check.margin < 0
 
 
