@@ -34,10 +34,10 @@ DEFAULTS = (
     ),
     Default(
         "Dying units",
-        "LeakyReLU (as a layer after Dense) when training at high learning rates; "
-        "no activation saves a rate so high that the network collapses",
+        "LeakyReLU (as a layer after Dense) when training at high learning rates: "
+        "fewer of its units die than ReLU's",
         "01",
-        "ReLU units are dead",
+        "the share of ReLU units",
     ),
     Default(
         "Batch Normalization",
@@ -51,7 +51,7 @@ DEFAULTS = (
         "global_clipnorm=1.0 (one norm over all variables) against exploding gradients; "
         "it does not make a too-high rate a good one, so lower that too",
         "01",
-        "with global_clipnorm=1.0 every seed",
+        "with global_clipnorm=1.0 the network learns",
     ),
     Default(
         "Optimizer",
@@ -76,28 +76,29 @@ DEFAULTS = (
     ),
     Default(
         "Pretrained layers",
-        "Reuse lower layers when tasks share low-level features; with a few hundred labels expect little gain, no harm",
+        "Reuse lower layers when tasks share low-level features; with a few hundred labels expect "
+        "a small change either way, less than a large error cut would be",
         "02",
-        "does not cost more than 3 points",
+        "transfer changes task B's test accuracy by",
     ),
     Default(
         "Regularization",
         "Dropout (rate 0.2-0.5) on small, noisy data sets; evaluate the training loss with dropout off",
         "04",
-        "have a higher loss with dropout on than off",
+        "dropout on than off",
     ),
     Default(
         "Unstable training without BN",
         "Lower the learning rate first; max-norm (r = 1-2) keeps the first steps from blowing up, "
         "but does not make a far-too-high rate safe in long runs",
         "04",
-        "the max-norm network learns more",
+        "The max-norm network learns more",
     ),
     Default(
         "Uncertainty",
         "Do not assume MC dropout calibrates a model: measure ECE and NLL",
         "04",
-        "MC dropout does not improve the probabilities",
+        "MC dropout improves the test NLL by less than",
     ),
 )
 
