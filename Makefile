@@ -102,11 +102,12 @@ browser: browser-deps
 # $DNNBOOK_COLAB_FREEZE) in _build/colab/env, dnnbook installed by the chapters' own install cell:
 # fails if that install would change a package Colab ships, or if a claim does not hold.
 # The environment is rebuilt only when the package list or pyproject.toml changes.
+# COLAB_FLAGS: more options, e.g. --op-census (the TensorFlow ops each chapter runs, see docs/determinism.md)
 colab-check: data
-	$(PY) tools/colab_check.py
+	$(PY) tools/colab_check.py $(COLAB_FLAGS)
 
 colab-check-quick: data
-	$(PY) tools/colab_check.py --chapters 00,01
+	$(PY) tools/colab_check.py --chapters 00,01 $(COLAB_FLAGS)
 
 test: unit pipeline browser backends colab-check-quick
 
