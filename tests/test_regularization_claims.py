@@ -16,7 +16,7 @@ def tiny():
     """A few epochs on noisy digits: no regularization, the same twice, dropout and max-norm."""
     clean = data.load("digits", n_train=400, n_valid=300, n_test=300, seed=0)
     noisy = reg.with_label_noise(clean, 0.2, seed=0)
-    arch = dict(depth=2, width=64, learning_rate=3e-3)
+    arch = dict(depth=2, width=128, learning_rate=3e-3)
     configs = {
         "none": reg.factory(noisy, **arch),
         "none again": reg.factory(noisy, **arch),
@@ -24,7 +24,7 @@ def tiny():
         "max-norm 0.5": reg.factory(noisy, **arch, max_norm=0.5),
     }
     models: dict = {}
-    history = experiments.run(configs, noisy, SEEDS, epochs=12, batch_size=32, models=models)
+    history = experiments.run(configs, noisy, SEEDS, epochs=40, batch_size=32, models=models)
     return reg.after_training(models, noisy, history)
 
 
@@ -117,3 +117,13 @@ def test_underconfident_fails_for_an_overconfident_pass():
 def test_narrows_beyond_accuracy_fails_for_identical_arms(tiny):
     assert reg.narrows_beyond_accuracy(tiny, "dropout 0.5").holds
     assert not reg.narrows_beyond_accuracy(tiny, "none again").holds
+
+
+def test_lower_in_every_seed_fails_when_one_seed_does_not():
+    assert reg.lower_in_every_seed(
+        _two("acc", [0.6, 0.6, 0.6], [0.7, 0.65, 0.8]), "acc", "none", "other"
+    ).holds
+    control = reg.lower_in_every_seed(
+        _two("acc", [0.6, 0.6, 0.6], [0.7, 0.6, 0.8]), "acc", "none", "other"
+    )
+    assert not control.holds and control.margin == 0
