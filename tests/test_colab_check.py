@@ -152,3 +152,32 @@ def test_select_by_number_name_or_topic():
 def test_env_key_changes_with_any_input():
     assert cc.env_key("a", b"b") == cc.env_key("a", b"b")
     assert cc.env_key("a", b"b") != cc.env_key("a", b"c")
+
+
+def test_op_census_cells_wrap_the_chapter_and_are_read_back():
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": []}]}
+    out = cc.add_census(nb)
+    assert [c["metadata"].get("tags") for c in out["cells"]] == [
+        ["op-census"],
+        None,
+        ["op-census-report"],
+    ]
+    assert (
+        "add_op_callback" in out["cells"][0]["source"]
+        and cc.CENSUS_MARK in out["cells"][-1]["source"]
+    )
+    printed = {
+        "output_type": "stream",
+        "name": "stdout",
+        "text": cc.CENSUS_MARK + '["BiasAdd", "MatMul"]\n',
+    }
+    out["cells"][-1]["outputs"] = [printed]
+    assert cc.census(out) == ["BiasAdd", "MatMul"]
+    assert cc.census(nb) == []
+
+
+def test_ops_without_a_deterministic_gpu_kernel_are_picked_out():
+    assert cc.without_deterministic_kernel(["MatMul", "Bincount", "ResizeBilinearGrad"]) == [
+        "Bincount"
+    ]
+    assert cc.without_deterministic_kernel(["MatMul", "BiasAddGrad"]) == []
