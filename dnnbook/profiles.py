@@ -74,12 +74,16 @@ _OPTIMIZERS: dict[str, dict[str, Any]] = {
 _REGULARIZATION: dict[str, dict[str, Any]] = {
     "quick": {"n_train": 1500, "n_valid": 2000, "n_test": 2000, "noise": 0.1, "depth": 2, "width": 256,
               "epochs": 15, "batch_size": 64, "learning_rate": 2e-3, "l1": 1e-4, "l2": 1e-3,
-              "dropout_rates": (0.2, 0.5), "max_norms": (1.0, 2.0), "mc_samples": 30,
-              "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 4, "max_norm": 1.0}},
+              "dropout_rates": (0.2, 0.5), "max_norms": (0.5, 2.0), "mc_samples": 30,
+              "underfit": {"depth": 1, "width": 8, "dropout": 0.5},
+              "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 4, "max_norm": 1.0,
+                           "n_seeds": 8}},
     "full": {"n_train": 5000, "n_valid": 5000, "n_test": 10000, "noise": 0.1, "depth": 2, "width": 256,
              "epochs": 50, "batch_size": 64, "learning_rate": 2e-3, "l1": 1e-4, "l2": 1e-3,
              "dropout_rates": (0.1, 0.2, 0.3, 0.5), "max_norms": (0.5, 1.0, 2.0, 4.0), "mc_samples": 100,
-             "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 10, "max_norm": 1.0}}}
+             "underfit": {"depth": 1, "width": 8, "dropout": 0.5},
+             "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 10, "max_norm": 1.0,
+                          "n_seeds": 8}}}
 
 _CHAPTER_SECTIONS = {"gradients": _GRADIENTS, "pretraining": _PRETRAINING,
                      "optimizers": _OPTIMIZERS, "regularization": _REGULARIZATION}
