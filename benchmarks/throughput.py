@@ -47,22 +47,22 @@ def main() -> None:
     peak = matmul_peak()
     print(f"matmul peak (2048², float32): {peak / 1e9:.1f} GFLOP/s")
 
-    spe = backend.default_steps_per_execution()  # lockstep's steps per call (experiments.run's default)
+    spe = backend.default_steps_per_execution()  # lockstep's steps per call
     make = lambda **kw: lambda: models.baseline(d.input_shape, d.n_classes, **kw)  # noqa: E731
     seeds = list(range(args.seeds))
     runs, walls = {}, {}
     # plain fits (one step per call, Keras's default), then the same with lockstep's steps per
     # call, so that the lockstep speed-up can be told apart from that of fewer calls
+    same = f"sequential, {spe} steps/call"
     for name, factory, kw in (("sequential", make(), {"lockstep": False}),
-                              (f"sequential, {spe} steps/call", make(steps_per_execution=spe), {"lockstep": False}),
-                              ("side by side", make(), {"stacking": False, "steps_per_execution": spe}),
-                              ("stacked", make(), {"steps_per_execution": spe})):
+                              (same, make(steps_per_execution=spe), {"lockstep": False}),
+                              ("lockstep", make(), {})):
         start = time.perf_counter()
         runs[name] = experiments.run({"baseline": factory}, d, seeds, epochs=args.epochs, **kw)
         walls[name] = time.perf_counter() - start
     examples = args.n_train * args.epochs * args.seeds
     fit_s = {name: (df["epoch_time"] * df["lockstep"]).groupby(df["seed"]).sum().iloc[0]
-             if not name.startswith("sequential") else df["epoch_time"].sum() for name, df in runs.items()}
+             if name == "lockstep" else df["epoch_time"].sum() for name, df in runs.items()}
     for name, df in runs.items():
         rate = examples / fit_s[name]
         flops = rate * TRAIN_FLOPS_PER_EXAMPLE
@@ -71,15 +71,13 @@ def main() -> None:
               f"{flops / 1e9:.2f} GFLOP/s = {flops / peak:.1%} of the matmul peak")
     cols = ["loss", "val_loss", "val_accuracy", "test_accuracy"]
     seq = runs["sequential"]
-    same = f"sequential, {spe} steps/call"
-    for name in (same, "side by side", "stacked"):
+    for name in (same, "lockstep"):
         gap = float(np.abs(seq[cols].to_numpy() - runs[name][cols].to_numpy()).max())
         print(f"{name} speed-up over {args.seeds} sequential fits: "
               f"{walls['sequential'] / walls[name]:.2f}× wall "
               f"({fit_s['sequential'] / fit_s[name]:.2f}× in fit); largest metric difference: {gap:.2e}")
-    for name in ("side by side", "stacked"):
-        print(f"{name} speed-up over {args.seeds} sequential fits of {spe} steps per call: "
-              f"{walls[same] / walls[name]:.2f}× wall ({fit_s[same] / fit_s[name]:.2f}× in fit)")
+    print(f"lockstep speed-up over {args.seeds} sequential fits of {spe} steps per call: "
+          f"{walls[same] / walls['lockstep']:.2f}× wall ({fit_s[same] / fit_s['lockstep']:.2f}× in fit)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -13,19 +13,13 @@ import numpy as np
 import pandas as pd
 
 from dnnbook.data import Splits
-from dnnbook.engine import backend
-from dnnbook.engine.callbacks import (
-    EpochLogs,
-    EpochTimer,
-    observers,
-    per_batch,
-    prepare,
-    updates,
-)
+from dnnbook.engine import backend, lockstep as engine
+from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe, prepare, updates
 from dnnbook.runtime import seed_everything
 from dnnbook.stats import mean_ci, paired_diff
 
 ModelFactory = Callable[[], keras.Model]
+EpochLogFns = Mapping[str, Callable[[keras.Model], float]]
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
@@ -55,9 +49,8 @@ def _finish(frame: pd.DataFrame, model: keras.Model, data: Splits, seed: int, ba
 
 def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, batch_size: int = 32,
           callbacks: Iterable[keras.callbacks.Callback] = (), evaluate_test: bool = True,
-          fit_kwargs: Mapping[str, Any] | None = None,
-          order_seed: int | None = None,
-          epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None) -> tuple[pd.DataFrame, keras.Model]:
+          fit_kwargs: Mapping[str, Any] | None = None, order_seed: int | None = None,
+          epoch_logs: EpochLogFns | None = None) -> tuple[pd.DataFrame, keras.Model]:
     """Seed, build (``make_model`` returns a compiled model), fit and evaluate one run.
 
     ``seed`` sets the initial weights (and dropout masks); ``order_seed`` (default ``seed``)
@@ -73,8 +66,8 @@ def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, bat
     timer = EpochTimer()
     callbacks = list(callbacks)
     prepare(callbacks, model.optimizer, updates(data, epochs, batch_size))
-    if not any(per_batch(c) for c in callbacks):
-        backend.looped(model)  # several steps per call as one compiled loop, with JAX on a GPU
+    if all(lockstep_safe(c) or isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks):
+        backend.looped(model)  # no callback between two steps: several per call, with JAX on a GPU
     seed_everything(seed if order_seed is None else order_seed)
     hist = model.fit(data.x_train, data.y_train, validation_data=(data.x_valid, data.y_valid),
                      epochs=epochs, batch_size=batch_size, verbose=0,
@@ -85,25 +78,18 @@ def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, bat
     return _finish(frame, model, data, seed, batch_size, evaluate_test, 1), model
 
 
-def _lockstep_reason(make_model: ModelFactory, seeds: list[int], made: list | None, fit_kwargs,
-                     lockstep: bool | None) -> tuple[str | None, list[keras.Model]]:
-    """Why this config must run seed after seed (None if it can run in lockstep) and the
-    replicas already built for lockstep. ``made`` is the callbacks of one run, if any."""
-    from dnnbook.engine import lockstep as ls
-
-    if lockstep is False:
-        return "lockstep=False", []
-    if len(seeds) < 2:
-        return "a single seed", []
-    problem = ls.fit_kwargs_problem(fit_kwargs)
-    if problem:
-        return problem, []
-    replicas = []
-    for seed in seeds:
+def _replicas(make_model: ModelFactory, seeds: list[int], callbacks: list, fit_kwargs) -> tuple[list, str | None]:
+    """The models of ``seeds`` built for lockstep, or ``[]`` and why they cannot train in it."""
+    seed_everything(seeds[0])
+    first = make_model()
+    reason = engine.problem(first, callbacks, fit_kwargs)
+    if reason:
+        return [], reason
+    replicas = [first]
+    for seed in seeds[1:]:
         seed_everything(seed)
         replicas.append(make_model())
-    reason = ls.why_not(replicas[0]) or ls.callbacks_problem(made, replicas[0])
-    return reason, ([] if reason else replicas)
+    return replicas, None
 
 
 def _served(callbacks: Iterable[keras.callbacks.Callback], runs: list[tuple[str, int]]) -> None:
@@ -117,102 +103,63 @@ def _served(callbacks: Iterable[keras.callbacks.Callback], runs: list[tuple[str,
 def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int], *, epochs: int,
         batch_size: int = 32, callbacks: Callable[[], list] | Mapping[str, Callable[[], list]] | None = None,
         evaluate_test: bool = True, models: MutableMapping | None = None,
-        fit_kwargs: Mapping[str, Any] | None = None, lockstep: bool | None = None,
-        steps_per_execution: int | None = None, stacking: bool = True, group: bool = True,
-        epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None) -> pd.DataFrame:
+        fit_kwargs: Mapping[str, Any] | None = None, epoch_logs: EpochLogFns | None = None,
+        lockstep: bool | None = None) -> pd.DataFrame:
     """Train every config for every seed; return the tidy history of all runs.
 
-    ``configs`` maps a name to a factory returning a fresh compiled model; ``callbacks`` is a
-    factory of fresh callbacks per run, or a mapping from config name to one (in lockstep, one
-    set serves all seeds: only callbacks that act on what replicas share alike allow it, see
-    :func:`dnnbook.engine.lockstep.shares_alike`; the factory is called once per config in lockstep and
-    once per seed otherwise; a callback with a ``runs`` attribute is told the ``(config, seed)``
-    runs it served, in replica order);
-    ``epoch_logs`` maps a column name to a function of a model measured at the end of every
-    epoch (in lockstep too, on each replica). Each seed sets a run's initial weights; the batch
-    order is drawn from the first seed and shared by every run, so configs are compared on the
-    same batches. Where nothing couples them, a config's seeds train together in lockstep (one
-    computation, same results as seed after seed); otherwise, or with ``lockstep=False``, seed
-    after seed, and the reason is printed. Lockstep stacks the seeds into K-wide layers where
-    it can (``stacking=False`` keeps them side by side, see :mod:`dnnbook.engine.lockstep`); with
-    ``group``, stacked configs that differ only in initializers, activations and, for plain
-    SGD, learning rates or schedules (:func:`dnnbook.engine.stacked.signature`), and whose callbacks
-    only observe (:func:`observers`; the first config's serve them all), train together too,
-    all their seeds as one model. The ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the
-    epoch's time shared among them. Pass a dict as ``models`` to keep the trained models, keyed
-    by ``(config, seed)``. In lockstep, ``steps_per_execution`` training steps run per backend
-    call (default :func:`dnnbook.engine.backend.default_steps_per_execution`). Progress lines go to stderr.
+    ``configs`` maps a name to a factory returning a fresh compiled model. Each seed sets a
+    run's initial weights; the batch order is drawn from the first seed and shared by every
+    run, so configs are compared on the same batches. A config's seeds train together, in
+    lockstep (:mod:`dnnbook.engine.lockstep`: one stacked model), where its model allows and
+    nothing couples them (``lockstep=None``, the default); otherwise, or with ``lockstep=False``,
+    seed after seed, and the reason
+    is printed. ``callbacks`` is a factory of fresh callbacks (or a mapping from config name to
+    one): called once per config in lockstep, where they serve all its seeds, else once per
+    seed; a callback with a ``runs`` attribute is told the ``(config, seed)`` runs it served, in
+    replica order. ``epoch_logs`` maps a column name to a function of a model measured at the
+    end of every epoch (in lockstep, on each replica); ``fit_kwargs`` go to ``fit``. The
+    ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the epoch's time
+    shared among them. Pass a dict as ``models`` to keep the trained models, keyed by ``(config,
+    seed)``. Progress lines go to stderr.
     """
-    from dnnbook.engine import lockstep as ls
-    from dnnbook.engine import stacked
-    from dnnbook.engine.backend import default_steps_per_execution
-    from dnnbook.engine.replica_grads import rate_problem
-
     seeds = [int(s) for s in seeds]
-    if isinstance(callbacks, Mapping):
-        unknown = sorted(set(callbacks) - set(configs))
-        if unknown:
-            raise KeyError(f"callbacks for unknown configs {', '.join(unknown)}; configs: {', '.join(configs)}")
-    callbacks_of = (lambda name: callbacks.get(name)) if isinstance(callbacks, Mapping) else (lambda name: callbacks)
-    steps_per_execution = steps_per_execution or default_steps_per_execution()
     if not configs or not seeds:
         raise ValueError("run needs at least one config and one seed")
-    order_seed = seeds[0]
-    total, k = len(configs) * len(seeds), 0
-    plans = {}  # name -> (callbacks made for the lockstep check, reason for seed after seed, replicas)
+    if isinstance(callbacks, Mapping) and set(callbacks) - set(configs):
+        raise KeyError(f"callbacks for unknown configs {', '.join(sorted(set(callbacks) - set(configs)))}; "
+                       f"configs: {', '.join(configs)}")
+    total, k, frames = len(configs) * len(seeds), 0, []
     for name, make_model in configs.items():
-        factory = callbacks_of(name)
-        made = factory() if factory and lockstep is not False and len(seeds) > 1 else None
-        plans[name] = (made,) + _lockstep_reason(make_model, seeds, made, fit_kwargs, lockstep)
-    groups: dict = {}  # stacked configs that can train as one model, by signature
-    for name, (made, reason, replicas) in plans.items():
-        key = name
-        if group and replicas and observers(made) and ls.layout(replicas[0], stacking) == "stacked":
-            own = rate_problem(replicas[0].optimizer) is None
-            key = (stacked.signature(replicas[0], own_rates=own), tuple(type(c).__name__ for c in made or ()))
-        groups.setdefault(key, []).append(name)
-    done: dict[str, list] = {}
-    for names in groups.values():
-        made, reason, replicas = plans[names[0]]
+        factory = callbacks.get(name) if isinstance(callbacks, Mapping) else callbacks
+        made = list(factory()) if factory else []
+        replicas, reason = _replicas(make_model, seeds, made, fit_kwargs) if lockstep is not False and len(seeds) > 1 else ([], None)
+        start = time.perf_counter()
         if replicas:
-            start = time.perf_counter()
-            together = [r for name in names for r in plans[name][2]]
-            histories = ls.fit(together, data, epochs=epochs, batch_size=batch_size,
-                               order_seed=order_seed, steps_per_execution=steps_per_execution,
-                               evaluate_test=evaluate_test, stacking=stacking,
-                               epoch_logs=epoch_logs, fit_kwargs=fit_kwargs, callbacks=made or ())
-            seconds = time.perf_counter() - start
-            _served(made or (), [(name, seed) for name in names for seed in seeds])
-            with_others = f", {len(names)} configs together" if len(names) > 1 else ""
-            for j, name in enumerate(names):
-                runs = zip(seeds, histories[j * len(seeds):(j + 1) * len(seeds)], plans[name][2])
-                done[name] = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(together)), m)
-                              for seed, h, m in runs]
-                k += len(seeds)
-                accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done[name])
-                say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep "
-                    f"({ls.layout(replicas[0], stacking)}{with_others}): val_accuracy {accs} ({seconds:.1f} s)")
-            continue
-        name = names[0]
-        if reason and len(seeds) > 1 and lockstep is not False:
-            say(f"{name}: seed after seed ({reason})")
-        done[name] = []
-        for seed in seeds:
-            k += 1
-            start = time.perf_counter()
-            factory = callbacks_of(name)
-            fresh = made if made is not None else (factory() if factory else ())
-            made = None  # the callbacks made for the lockstep check serve the first seed
-            frame, model = train(configs[name], data, seed=seed, epochs=epochs, batch_size=batch_size,
-                                 callbacks=fresh, evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
-                                 order_seed=order_seed, epoch_logs=epoch_logs)
-            _served(fresh, [(name, seed)])
-            done[name].append((seed, frame, model))
-            say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
+            histories = engine.fit(replicas, data, epochs=epochs, batch_size=batch_size, order_seed=seeds[0],
+                                   evaluate_test=evaluate_test, epoch_logs=epoch_logs, fit_kwargs=fit_kwargs,
+                                   callbacks=made)
+            _served(made, [(name, seed) for seed in seeds])
+            done = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(seeds)), m)
+                    for seed, h, m in zip(seeds, histories, replicas)]
+            k += len(seeds)
+            accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done)
+            say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep: val_accuracy {accs} "
                 f"({time.perf_counter() - start:.1f} s)")
-    frames = []
-    for name in configs:
-        for seed, frame, model in done[name]:
+        else:
+            if reason:
+                say(f"{name}: seed after seed ({reason})")
+            done = []
+            for i, seed in enumerate(seeds):
+                k, start = k + 1, time.perf_counter()
+                fresh = made if i == 0 else (list(factory()) if factory else [])
+                frame, model = train(make_model, data, seed=seed, epochs=epochs, batch_size=batch_size,
+                                     callbacks=fresh, evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
+                                     order_seed=seeds[0], epoch_logs=epoch_logs)
+                _served(fresh, [(name, seed)])
+                done.append((seed, frame, model))
+                say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
+                    f"({time.perf_counter() - start:.1f} s)")
+        for seed, frame, model in done:
             frame.insert(0, "config", name)
             frames.append(frame)
             if models is not None:

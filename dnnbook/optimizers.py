@@ -4,7 +4,7 @@ Learning rates: the LR finder, 1cycle, schedule helpers, and the rate actually a
 Schedules (1cycle included) are ``LearningRateSchedule`` objects evaluated inside the compiled
 update; :class:`RateRecorder` records the rate each update applies from inside the update too.
 The LR finder is a callback that sets the rate *per batch* (on JAX it calls
-``model.jax_state_sync()`` first), so the same code runs on TensorFlow, JAX and PyTorch.
+:func:`dnnbook.engine.backend.sync` first), so the same code runs on TensorFlow, JAX and PyTorch.
 
 Surfaces: real Keras optimizers on 2-D test functions (trajectories, losses, oscillations).
 A surface is a formula in plain arithmetic, so it evaluates NumPy grids (for contour plots)
@@ -26,6 +26,7 @@ from keras import ops
 
 from dnnbook import experiments
 from dnnbook.data import Splits
+from dnnbook.engine.backend import sync
 from dnnbook.experiments import say
 
 OPTIMIZER_NAMES = ("SGD", "momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam", "Nadam", "AdamW")
@@ -51,16 +52,9 @@ def make_optimizer(name: str, learning_rate: Any) -> keras.optimizers.Optimizer:
     return makers[name](learning_rate)
 
 
-def _sync(model: keras.Model) -> None:
-    """Write JAX's out-of-variable training state back into the variables (no-op elsewhere)."""
-    sync = getattr(model, "jax_state_sync", None)
-    if sync is not None:
-        sync()
-
-
 def set_rate(model: keras.Model, rate: float) -> None:
     """Set the learning rate of ``model``'s optimizer for the next update (any backend)."""
-    _sync(model)
+    sync(model)
     model.optimizer.learning_rate = float(rate)
 
 
@@ -190,44 +184,37 @@ class RateRecorder(keras.callbacks.Callback):
     """Records the learning rate every update applies, from inside the update itself.
 
     :meth:`prepare` hooks the (unbuilt) optimizer before ``fit`` (:func:`dnnbook.experiments.run`
-    and :func:`dnnbook.engine.lockstep.fit` call it): each update writes the rate it is applying into an
-    optimizer variable, at the row of its iteration, and the recording is read back once, at the
-    end of training. It needs no per-batch hook, so steps can run several per call. In lockstep
-    one recording serves all seeds, with each replica's rate factor where a ``ReduceLROnPlateau``
-    runs per replica, or where replicas have their own rates (:mod:`dnnbook.engine.replica_grads`).
-    It only observes, so one recorder may serve several configurations trained together
-    (:func:`dnnbook.experiments.run` tells it which, in :attr:`runs`)."""
+    calls it): each update writes the rate it is applying into an optimizer variable, at the row
+    of its iteration, and the recording is read back once, at the end of training. It acts at no
+    step boundary, so steps can run several per call, and one recorder may serve all the seeds
+    of a lockstep fit (``lockstep_safe``): it records each replica's rate, which differ where a
+    ``ReduceLROnPlateau`` runs per replica (:mod:`dnnbook.engine.replica_grads`).
+    :func:`dnnbook.experiments.run` tells it which ``(config, seed)`` runs it served, in :attr:`runs`."""
 
     lockstep_safe = True
-    observer = True
-    per_batch = False
     runs: list = []  # the (config, seed) of each replica it recorded, in order
 
     def prepare(self, optimizer: keras.optimizers.Optimizer, updates: int) -> None:
         """Hook ``optimizer`` (not yet built) to record the rates of up to ``updates`` updates."""
-        from dnnbook.engine.replica_grads import current_factor, wrap_update
+        from dnnbook.engine.replica_grads import with_hooks
 
         if optimizer.built:
             raise ValueError("prepare the rate recorder before the optimizer is built (before fit)")
-        width, factor = current_factor(optimizer) or (1, None)
+        optimizer = with_hooks(optimizer)  # its public update method runs hooks first
+        width = optimizer.replicas
         self._log = optimizer.add_variable(
             (int(updates) + 1, width), dtype="float32", name="applied_rates"
         )
         self._optimizer = optimizer
 
-        def record(grads, ids, learning_rate):
-            rate = ops.cast(learning_rate, "float32") * (1.0 if factor is None else factor())
+        def record(opt) -> None:
             row = ops.minimum(
-                ops.cast(optimizer.iterations, "int32"), int(updates)
+                ops.cast(opt.iterations, "int32"), int(updates)
             )  # the last row: overflow
-            self._log.assign(
-                ops.slice_update(
-                    ops.convert_to_tensor(self._log), (row, 0), ops.reshape(rate, (1, width))
-                )
-            )
-            return grads
+            rates = ops.reshape(opt.applied_rates(), (1, width))
+            self._log.assign(ops.slice_update(ops.convert_to_tensor(self._log), (row, 0), rates))
 
-        wrap_update(optimizer, record)
+        optimizer.hooks = (*optimizer.hooks, record)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if getattr(self, "_log", None) is None:
@@ -236,7 +223,7 @@ class RateRecorder(keras.callbacks.Callback):
         self.epochs: list[int] = []
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        _sync(self.model)
+        sync(self.model)
         n = int(ops.convert_to_numpy(self._optimizer.iterations))
         log = ops.convert_to_numpy(self._log).astype(float)
         if n >= len(log):
@@ -248,7 +235,7 @@ class RateRecorder(keras.callbacks.Callback):
         self.epochs = [t // per_epoch + 1 for t in range(n)]
 
     def rates_of(self, replica: int) -> list[float]:
-        """The rates replica ``replica`` used (all replicas share one rate without factors)."""
+        """The rates replica ``replica`` used."""
         return [float(r[replica]) if np.ndim(r) else float(r) for r in self.rates]
 
 
@@ -389,7 +376,6 @@ def run_schedules(
     epochs: int,
     batch_size: int = 32,
     lockstep: bool | None = None,
-    group: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every ``name -> (model factory, callbacks factory)`` for every seed, reading the rate back.
 
@@ -399,8 +385,7 @@ def run_schedules(
     recording serves them all), and
     so does ``ReduceLROnPlateau`` with plain SGD (it runs once per replica, on the replica's own
     validation loss, see :mod:`dnnbook.engine.replica_grads`); other callbacks make them go seed after
-    seed. With plain SGD (and ``group``), the configs without other callbacks train together as
-    one model, each replica at its own rate or schedule. Returns the tidy history and the applied rates,
+    seed. Returns the tidy history and the applied rates,
     one row per ``config, seed, step`` with the ``epoch`` of the step.
     """
 
@@ -422,10 +407,9 @@ def run_schedules(
         batch_size=batch_size,
         evaluate_test=False,
         lockstep=lockstep,
-        group=group,
         callbacks={name: with_recorder(make) for name, (_, make) in configs.items()},
     )
-    rates = {}  # in lockstep one recorder serves all seeds, and all configs trained together
+    rates = {}  # in lockstep one recorder serves all the seeds of a config
     for recorder in recorders:
         for replica, run in enumerate(recorder.runs):
             rates[run] = pd.DataFrame(
@@ -657,9 +641,7 @@ class _Recorder(keras.callbacks.Callback):
         self.variable, self.points = variable, []
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync is not None:  # JAX keeps the weights outside the variables during fit
-            sync()
+        sync(self.model)  # JAX keeps the weights outside the variables during fit
         self.points.append(ops.convert_to_numpy(self.variable.value).copy())
 
 

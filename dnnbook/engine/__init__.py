@@ -1,7 +1,7 @@
-"""The training engine: seeds in lockstep (several runs trained as one Keras model).
+"""The training engine: seeds in lockstep (the seeds of one configuration trained as one model).
 
-``callbacks`` (what every training loop shares), ``lockstep`` (fit K replicas together),
-``stacked`` (K replicas fused into K-wide layers), ``replica_grads`` (per-replica gradient
-treatments inside the one optimizer) and ``backend`` (the code that branches on the backend).
+``lockstep`` (stack K replicas into K-wide layers and fit them together), ``replica_grads``
+(per-replica gradient clipping and plateau rates inside the one optimizer), ``callbacks`` (what
+every training loop shares) and ``backend`` (the code that branches on the backend).
 :func:`dnnbook.experiments.run` is the entry point the chapters use.
 """

@@ -157,6 +157,13 @@ def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> P
     return eager
 
 
+def sync(model: keras.Model) -> None:
+    """Write the training state that JAX keeps outside the variables during ``fit`` back into
+    them, so that they can be read or set (a no-op on the other backends)."""
+    if hasattr(model, "jax_state_sync"):
+        model.jax_state_sync()
+
+
 # whether LoopedSteps runs a call's steps as one compiled loop: None (auto) on a GPU or TPU, where
 # calling the compiled step from Python bounds small models; not on a CPU, where the arithmetic
 # does and the loop only adds a compile per fit. $DNNBOOK_LOOP_STEPS=1 or 0 forces it on or off.

@@ -1,13 +1,21 @@
-"""Seeds in lockstep: K replicas of one configuration trained as one Keras computation.
+"""Seeds in lockstep: the K seeds of one configuration trained as one stacked Keras model.
 
-Each replica is the very model a solo run with its seed would build (initialized after
-seeding with that seed); the K replicas sit side by side in one functional model whose loss
-is the sum of theirs. Nothing couples them: the gradient of a sum w.r.t. one replica's
-weights is that replica's own gradient, and per-variable optimizers (SGD, momentum, Adam...)
-keep per-variable state. So, given the same batch order, each replica ends with the weights
-a solo ``fit`` gives. What would couple them is refused (see :func:`why_not`). Where the
-model allows, :func:`fit` stacks the replicas instead (:mod:`dnnbook.engine.stacked`): the same
-training with one batched product per layer instead of K small ones.
+Why: a small MLP leaves the machine idle between its small steps; K replicas fused into one
+model do K times the work per step for little more time (``benchmarks/throughput.py``).
+
+How: :func:`stack` rewrites K replicas of a Sequential MLP, each built after seeding with its
+own seed, into one model whose every layer carries all K. A Dense layer becomes a
+:class:`StackedDense` with a ``(K, in, out)`` kernel and one batched product; per-feature layers
+(activations, BatchNormalization, PReLU) and per-element ones (Dropout) act unchanged on the
+K replicas' features laid side by side, ``(batch, K·units)``, so each replica gets its own
+batch statistics and its own dropout masks. The loss is the sum of the replicas' losses, so a
+replica's weights get that replica's own gradient, and the optimizers allowed here update each
+weight on its own. Each replica thus trains as a solo run with its seed would, up to float
+rounding (a batched product adds in another order, and deep nets amplify the difference) and
+dropout (its masks are other draws): the seeds are independent samples of the configuration.
+:mod:`dnnbook.engine.replica_grads` gives each replica its own ``global_clipnorm`` and
+``ReduceLROnPlateau``. What cannot be stacked is named by :func:`why_not`, and
+:func:`dnnbook.experiments.run` trains it seed after seed instead.
 """
 from __future__ import annotations
 
@@ -16,242 +24,353 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 import numpy as np
 import pandas as pd
+from keras import ops
 
 from dnnbook.data import Splits
-from dnnbook.engine.backend import LoopedSteps
-from dnnbook.engine.callbacks import (
-    EpochLogs,
-    EpochTimer,
-    observers,
-    per_batch,
-    prepare,
-    updates,
-)
-from dnnbook.engine.stacked import PENALTY, penalty_tracker, track_penalties
-from dnnbook.models import fresh_optimizer
+from dnnbook.engine import backend, replica_grads
+from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe, prepare, updates
 
-SOLO_LOSS = "solo_loss"
+# optimizers whose update of a weight reads only that weight's gradient and state
+ELEMENTWISE_OPTIMIZERS = (keras.optimizers.SGD, keras.optimizers.Adam, keras.optimizers.AdamW,
+                          keras.optimizers.Nadam, keras.optimizers.RMSprop, keras.optimizers.Adagrad,
+                          keras.optimizers.Adamax, keras.optimizers.Adadelta, keras.optimizers.Lion)
+# activations that act on each feature on its own (softmax mixes the features of one replica)
+ELEMENTWISE_ACTIVATIONS = {"linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "tanh",
+                           "sigmoid", "hard_sigmoid", "swish", "silu", "softplus", "softsign", "mish",
+                           "exponential", "celu"}
+# layers that act on each feature (or element) on its own, so also on K replicas side by side
+PER_FEATURE_LAYERS = (keras.layers.Activation, keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU,
+                      keras.layers.ReLU, keras.layers.BatchNormalization, keras.layers.Dropout,
+                      keras.layers.AlphaDropout, keras.layers.GaussianDropout, keras.layers.GaussianNoise)
+# weight penalties that are sums over the weights (one replica's is the sum over its slice)
+PENALTIES = (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2)
+# kernel constraints that act on each unit's incoming weights (an axis)
+AXIS_CONSTRAINTS = (keras.constraints.MaxNorm, keras.constraints.MinMaxNorm, keras.constraints.UnitNorm)
+PENALTY = "penalty_in_loss"  # each replica's weight penalty, as the stacked model reports it
 FIT_KWARGS = ("validation_batch_size",)  # fit options that mean the same for every replica
 
 
-class SideBySide(LoopedSteps, keras.Model):
-    """The functional model of :func:`combine`. Its ``compute_loss`` also tracks each replica's
-    weight penalty (``model.losses``) at the weights the step uses, so that a replica's
-    reported loss is its cross-entropy plus its penalty, as a solo run reports it."""
-
-    def __init__(self, *args, replicas: Sequence[keras.Model] = (), **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._replicas = list(replicas)
-        self._penalized = [i for i, r in enumerate(self._replicas) if r.losses]
-        self.penalty_trackers = [penalty_tracker(i) for i in self._penalized]
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-        if self._penalized:
-            track_penalties(self.penalty_trackers, [keras.ops.sum(keras.ops.stack(self._replicas[i].losses))
-                                                    for i in self._penalized], x)
-        return loss
+def _activation(layer: keras.layers.Layer) -> str:
+    act = layer.get_config()["activation"]
+    return act if isinstance(act, str) else getattr(act, "__name__", repr(act))
 
 
-def _all_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
-    """``layer``'s layers, those of nested models included (depth first)."""
-    return [sub for child in getattr(layer, "layers", []) for sub in [child, *_all_layers(child)]]
+def _layer_problem(layer: keras.layers.Layer, last: bool) -> str | None:
+    """Why this layer cannot be stacked (None if it can)."""
+    config = layer.get_config()
+    if isinstance(layer, keras.layers.Dense):
+        if _activation(layer) not in ELEMENTWISE_ACTIVATIONS and not (last and _activation(layer) == "softmax"):
+            return f"Dense activation {_activation(layer)!r}"
+        if layer.activity_regularizer:
+            return "an activity regularizer"
+        for reg in (layer.kernel_regularizer, layer.bias_regularizer):
+            if reg is not None and type(reg) not in PENALTIES:
+                return f"the regularizer {type(reg).__name__} (only L1, L2 and L1L2 are stacked)"
+        kc, bc = layer.kernel_constraint, layer.bias_constraint
+        if kc is not None and not isinstance(kc, (*AXIS_CONSTRAINTS, keras.constraints.NonNeg)):
+            return f"the weight constraint {type(kc).__name__}"
+        if bc is not None and not isinstance(bc, keras.constraints.NonNeg):
+            return f"the bias constraint {type(bc).__name__} (it would act on all replicas' biases together)"
+        return None
+    if not isinstance(layer, PER_FEATURE_LAYERS):
+        return f"a {type(layer).__name__} layer"
+    extras = sorted(key for key, value in vars(layer).items() if value is not None
+                    and (key.endswith("_regularizer") or key.endswith("_constraint")))
+    if extras:  # a penalty or constraint on BN's or PReLU's weights
+        return f"a {type(layer).__name__} layer with {', '.join(extras)}"
+    if isinstance(layer, keras.layers.Activation) and _activation(layer) not in ELEMENTWISE_ACTIVATIONS:
+        return f"activation {_activation(layer)!r}"
+    if config.get("shared_axes") or config.get("noise_shape") or config.get("renorm") or config.get("synchronized"):
+        return f"a {type(layer).__name__} layer that does not act on each feature alone"
+    if isinstance(layer, keras.layers.BatchNormalization) and config["axis"] not in (-1, [-1]):
+        return "a BatchNormalization layer over another axis than the features"
+    return None
 
 
 def why_not(model: keras.Model) -> str | None:
-    """Why replicas of this compiled model cannot train in lockstep, or None if they can."""
+    """Why the seeds of this compiled model cannot train in lockstep (None if they can)."""
+    if not isinstance(model, keras.Sequential):
+        return "only Sequential models are stacked"
+    layers = model.layers
+    dense = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense)]
+    if not dense or dense[-1] != len(layers) - 1:
+        return "the model does not end in a Dense layer"
+    if len(model.inputs[0].shape) != 2 and not isinstance(layers[0], keras.layers.Flatten):
+        return "inputs that are not flat and no leading Flatten"
+    for i, layer in enumerate(layers):
+        problem = None if isinstance(layer, keras.layers.Flatten) and i < dense[0] else \
+            _layer_problem(layer, last=i == len(layers) - 1)
+        if problem:
+            return problem
     opt = getattr(model, "optimizer", None)
     if opt is None:
         return "the model is not compiled"
-    if any(getattr(layer, "activity_regularizer", None) for layer in _all_layers(model)):
-        return "activity regularizers (their per-replica share of the loss is not reported)"
-    if isinstance(opt, keras.optimizers.LossScaleOptimizer):
-        return "loss scaling is shared across replicas"
+    if not isinstance(opt, ELEMENTWISE_OPTIMIZERS):
+        return f"the {type(opt).__name__} optimizer"
+    if opt.clipnorm or opt.clipvalue or opt.use_ema or opt.loss_scale_factor:
+        return "clipnorm, clipvalue, EMA or loss scaling would act on all replicas' weights together"
+    try:
+        opt.get_config()
+    except Exception:  # e.g. a learning rate given as a lambda
+        return "an optimizer that cannot be copied from its config"
     config = model.get_compile_config() or {}
+    if config.get("loss") != "sparse_categorical_crossentropy":
+        return f"the loss {config.get('loss')!r}"
+    if any(m not in ("accuracy", "sparse_categorical_accuracy") for m in config.get("metrics") or []):
+        return f"metrics other than accuracy ({config.get('metrics')})"
     if config.get("loss_weights") or config.get("weighted_metrics"):
         return "loss weights or weighted metrics"
-    if keras.backend.backend() == "torch" and any(
-            hasattr(layer, "seed_generator") for layer in _all_layers(model)):
-        return "on PyTorch, random layers (dropout) draw from one shared stream, so masks would differ"
-    if not isinstance(config.get("loss"), str):
-        return "the loss is not given by name (its per-replica value could not be reported)"
     return None
 
 
-def fit_kwargs_problem(fit_kwargs: Mapping[str, Any] | None) -> str | None:
-    """Why these ``fit`` options rule out lockstep (None if they do not)."""
+def problem(model: keras.Model, callbacks: Sequence[keras.callbacks.Callback] = (),
+            fit_kwargs: Mapping[str, Any] | None = None) -> str | None:
+    """Why the seeds of ``model`` cannot train in lockstep with these callbacks and ``fit``
+    options (None if they can): :func:`why_not`, fit options other than :data:`FIT_KWARGS`, a
+    callback that acts on the one training loop (see :func:`dnnbook.engine.callbacks.lockstep_safe`)."""
+    reason = why_not(model)
+    if reason:
+        return reason
     other = sorted(set(fit_kwargs or {}) - set(FIT_KWARGS))
-    return f"fit options {', '.join(other)} act on the shared training loop" if other else None
-
-
-def shares_alike(callback: keras.callbacks.Callback) -> bool:
-    """Whether ``callback`` acts only on what replicas in lockstep share alike (it says so with a
-    true ``lockstep_safe`` attribute: e.g. it sets or reads the optimizer's learning rate)."""
-    return bool(getattr(callback, "lockstep_safe", False))
-
-
-def callbacks_problem(callbacks: Sequence[keras.callbacks.Callback] | None, model: keras.Model) -> str | None:
-    """Why these callbacks rule out lockstep for replicas of ``model`` (None if they do not):
-    each must act only on what replicas share alike (:func:`shares_alike`) or be a
-    ``ReduceLROnPlateau`` that can run per replica (:func:`dnnbook.engine.replica_grads.plateau_problem`)."""
-    from dnnbook.engine.replica_grads import plateau_problem
-
-    for c in callbacks or ():
+    if other:
+        return f"fit options {', '.join(other)} act on the shared training loop"
+    for c in callbacks:
         if isinstance(c, keras.callbacks.ReduceLROnPlateau):
-            problem = plateau_problem(model, c)
-        else:
-            problem = None if shares_alike(c) else f"the {type(c).__name__} callback acts on the shared training loop"
-        if problem:
-            return problem
+            reason = replica_grads.plateau_problem(model.optimizer, c)
+            if reason:
+                return reason
+        elif not lockstep_safe(c):
+            return f"the {type(c).__name__} callback acts on the shared training loop"
     return None
 
 
-def own_rates(replicas: Sequence[keras.Model]) -> list | None:
-    """Each replica's learning rate (a value or a schedule) where they differ, else None.
-    Replicas of different rates train together only where :func:`dnnbook.engine.replica_grads.rate_problem`
-    allows: their rates then act as factors on their own gradients."""
-    from dnnbook.engine import replica_grads
+class StackedDense(keras.layers.Layer):
+    """K Dense layers as one: ``(batch, K·in)`` (or, the first, a shared ``(batch, in)``) to
+    ``(batch, K·out)`` (or, the last, ``(batch, K, out)``) with one batched product over a
+    ``(K, in, out)`` kernel. ``activation`` applies per replica (softmax included). Weight
+    penalties are not layer losses: :meth:`penalties` gives each replica's. A kernel
+    constraint acts on each replica's slice (its axis moved to the stacked kernel's)."""
 
-    keys = [replica_grads.rate_key(r.optimizer) for r in replicas]
-    if all(key == keys[0] for key in keys):
-        return None
-    problem = replica_grads.rate_problem(replicas[0].optimizer)
-    if problem:
-        raise ValueError(f"cannot train replicas of different learning rates in lockstep: {problem}")
-    return [replica_grads.own_rate(r.optimizer) for r in replicas]
+    def __init__(self, k: int, dense: keras.layers.Dense, shared_input: bool, last: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.k, self.units, self.use_bias = k, dense.units, dense.use_bias
+        self.activation = keras.activations.get(dense.get_config()["activation"])
+        self.shared_input, self.last = shared_input, last
+        self.kernel_penalty, self.bias_penalty = dense.kernel_regularizer, dense.bias_regularizer
+        self.kernel_constraint = _on_stacked_kernel(dense.kernel_constraint)
+        self.bias_constraint = dense.bias_constraint
 
+    def build(self, input_shape) -> None:
+        d_in = input_shape[-1] if self.shared_input else input_shape[-1] // self.k
+        self.kernel = self.add_weight(name="kernel", shape=(self.k, d_in, self.units), initializer="zeros",
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight(name="bias", shape=(self.k * self.units,), initializer="zeros",
+                                    constraint=self.bias_constraint) if self.use_bias else None
 
-def layout(model: keras.Model, stacking: bool = True) -> str:
-    """How replicas of ``model`` train in lockstep: ``"stacked"`` into K-wide layers where
-    :func:`dnnbook.engine.stacked.why_not` allows (and ``stacking``), else ``"side by side"``."""
-    from dnnbook.engine import stacked
+    def call(self, x):
+        if self.shared_input:  # one (batch, in) x (in, K·out) product
+            kernel = ops.reshape(ops.transpose(self.kernel, (1, 0, 2)), (-1, self.k * self.units))
+            y = ops.matmul(x, kernel)
+        else:
+            y = ops.einsum("bki,kio->bko", ops.reshape(x, (-1, self.k, self.kernel.shape[1])), self.kernel)
+            y = ops.reshape(y, (-1, self.k * self.units))
+        if self.bias is not None:
+            y = y + self.bias
+        y = self.activation(ops.reshape(y, (-1, self.k, self.units)))
+        return y if self.last else ops.reshape(y, (-1, self.k * self.units))
 
-    return "stacked" if stacking and stacked.why_not(model) is None else "side by side"
-
-
-def combine(replicas: Sequence[keras.Model], steps_per_execution: int = 1,
-            learning_rate: float | None = None) -> keras.Model:
-    """One functional model holding ``replicas`` side by side, compiled with a copy of
-    the first replica's optimizer (at ``learning_rate``, if given) and one loss per replica.
-    ``steps_per_execution`` batches several training steps into one backend call (ignored on
-    PyTorch)."""
-    inputs = keras.Input(shape=replicas[0].input_shape[1:])
-    for k, replica in enumerate(replicas):
-        replica.name = f"replica_{k}"
-    combined = SideBySide(inputs, [r(inputs) for r in replicas], name="lockstep", replicas=replicas)
-    config = replicas[0].get_compile_config()
-    opt = replicas[0].optimizer
-    k = len(replicas)
-    # Keras's per-output loss entries average batches without weighting a short last batch;
-    # a Mean metric of the same loss reports what a solo run's ``loss`` reports.
-    loss_fn = keras.losses.get(config["loss"])
-    metrics = [[keras.metrics.MeanMetricWrapper(loss_fn, name=SOLO_LOSS),
-                *list(config.get("metrics") or [])] for _ in range(k)]
-    if keras.backend.backend() == "torch":
-        steps_per_execution = 1  # the PyTorch trainer runs one step per call
-    combined.compile(optimizer=fresh_optimizer(opt, learning_rate), loss=[config["loss"]] * k,
-                     metrics=metrics, steps_per_execution=steps_per_execution)
-    return combined
+    def penalties(self):
+        """Each replica's weight penalty, a ``(K,)`` tensor (0 without penalties)."""
+        out = 0.0
+        for reg, w in ((self.kernel_penalty, self.kernel), (self.bias_penalty, self.bias)):
+            if reg is not None and w is not None:
+                w = ops.reshape(w, (self.k, -1))
+                cfg = reg.get_config()
+                out = out + cfg.get("l1", 0.0) * ops.sum(ops.abs(w), axis=1) + cfg.get("l2", 0.0) * ops.sum(ops.square(w), axis=1)
+        return out
 
 
-def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_size: int,
-        order_seed: int, steps_per_execution: int = 1, evaluate_test: bool = False,
-        stacking: bool = True, epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
+def _on_stacked_kernel(constraint):
+    """A Dense kernel constraint rewritten for the ``(K, in, out)`` kernel: its axis moved by one."""
+    if not isinstance(constraint, AXIS_CONSTRAINTS):
+        return constraint
+    cfg = constraint.get_config()
+    axis = cfg["axis"]
+    cfg["axis"] = [a % 2 + 1 for a in axis] if isinstance(axis, (list, tuple)) else axis % 2 + 1
+    return constraint.__class__.from_config(cfg)
+
+
+class ReplicaMean(keras.metrics.Metric):
+    """Per replica, the mean of ``fn(labels, predictions)`` over the examples (a ``(batch,
+    K)`` value), or of what :meth:`add` adds; reported as ``replica_{k}_{name}``."""
+
+    def __init__(self, k: int, name: str, fn: Callable | None = None, **kwargs) -> None:
+        super().__init__(name=f"replicas_{name}", **kwargs)
+        self.k, self.fn, self.short = k, fn, name
+        self.total = self.add_variable(shape=(k,), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def add(self, total, count) -> None:
+        self.total.assign(self.total + ops.cast(total, "float32"))
+        self.count.assign(self.count + ops.cast(count, "float32"))
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        values = self.fn(_labels(y_true, self.k), y_pred)
+        self.add(ops.sum(ops.cast(values, "float32"), axis=0), ops.shape(values)[0])
+
+    def result(self) -> dict:
+        mean = self.total / ops.maximum(self.count, 1.0)
+        return {f"replica_{i}_{self.short}": mean[i] for i in range(self.k)}
+
+    def reset_state(self) -> None:
+        self.total.assign(ops.zeros((self.k,)))
+        self.count.assign(0.0)
+
+
+def _labels(y_true, k: int):
+    y = ops.reshape(y_true, (-1, 1))
+    return ops.broadcast_to(y, (ops.shape(y)[0], k))
+
+
+def _cross_entropy(y, y_pred):
+    return keras.losses.sparse_categorical_crossentropy(y, y_pred)
+
+
+def _accuracy(y, y_pred):
+    return ops.cast(ops.equal(ops.cast(y, "int32"), ops.cast(ops.argmax(y_pred, axis=-1), "int32")), "float32")
+
+
+class Stacked(backend.LoopedSteps, keras.Model):
+    """The model :func:`stack` builds. ``origin`` lists ``(i, layer)``: the stacked layer made
+    from the replicas' layer ``i``. Its ``compute_loss`` adds the replicas' weight penalties and
+    reports each (``replica_{k}_penalty_in_loss``), so that a replica's loss is its cross-entropy plus
+    its penalty, as a solo run reports it."""
+
+    def __init__(self, *args, k: int = 1, origin: Sequence[tuple[int, keras.layers.Layer]] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.origin = list(origin)
+        self.penalized = [layer for _, layer in self.origin if isinstance(layer, StackedDense)
+                          and (layer.kernel_penalty or (layer.bias_penalty and layer.use_bias))]
+        self.penalty = ReplicaMean(k, PENALTY) if self.penalized else None
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if not self.penalized:
+            return loss
+        per_replica = sum(layer.penalties() for layer in self.penalized)
+        batch = ops.shape(y)[0]  # weighted by the batch size, as Keras weights a run's loss
+        self.penalty.add(per_replica * ops.cast(batch, "float32"), batch)
+        return loss + ops.sum(per_replica)
+
+
+class Tile(keras.layers.Layer):
+    """K copies of the input features side by side: ``(batch, in)`` to ``(batch, K·in)``, for
+    per-feature layers before the first Dense layer (each replica's own input BN or dropout)."""
+
+    def __init__(self, k: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.k = k
+
+    def call(self, x):
+        return ops.tile(x, (1, self.k))
+
+
+def stack(replicas: Sequence[keras.Model], rate_factors: bool = False) -> Stacked:
+    """One compiled model holding ``replicas`` (see :func:`why_not`) stacked, starting from their
+    weights, each weight holding the K replicas' along its first axis, with a fresh copy of
+    their optimizer (:func:`dnnbook.engine.replica_grads.replica_optimizer`: per-replica
+    ``global_clipnorm`` and, with ``rate_factors``, per-replica factors on the gradients)."""
+    k, layers = len(replicas), replicas[0].layers
+    first_dense = next(i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense))
+    tiled = not all(isinstance(layer, keras.layers.Flatten) for layer in layers[:first_dense])
+    x = inputs = keras.Input(shape=replicas[0].inputs[0].shape[1:])
+    origin = []
+    for i, layer in enumerate(layers):
+        if tiled and i == next(j for j, other in enumerate(layers) if not isinstance(other, keras.layers.Flatten)):
+            x = Tile(k)(x)
+        if isinstance(layer, keras.layers.Dense):
+            new = StackedDense(k, layer, shared_input=i == first_dense and not tiled,
+                               last=i == len(layers) - 1, name=f"stacked_{layer.name}")
+        else:
+            new = layer.__class__.from_config(layer.get_config() | {"name": f"stacked_{layer.name}"})
+        x = new(x)
+        new.trainable = layer.trainable
+        origin.append((i, new))
+    model = Stacked(inputs, x, name="stacked", k=k, origin=origin)
+    for i, new in origin:
+        per_replica = zip(*(r.layers[i].get_weights() for r in replicas))
+        new.set_weights([np.stack(ws).reshape(v.shape) for ws, v in zip(per_replica, new.weights)])
+
+    def loss(y_true, y_pred):
+        return ops.sum(_cross_entropy(_labels(y_true, k), y_pred), axis=-1)
+
+    optimizer = replica_grads.replica_optimizer(replicas[0].optimizer, k, rate_factors=rate_factors)
+    spe = 1 if keras.backend.backend() == "torch" else backend.default_steps_per_execution()  # torch: 1 per call
+    model.compile(optimizer=optimizer, loss=loss, steps_per_execution=spe,
+                  metrics=[ReplicaMean(k, "loss", _cross_entropy), ReplicaMean(k, "accuracy", _accuracy)])
+    return model
+
+
+def unstack(model: Stacked, replicas: Sequence[keras.Model]) -> None:
+    """Copy each replica's part of the stacked weights back into ``replicas``."""
+    for i, new in model.origin:
+        parts = [np.split(ops.convert_to_numpy(w), len(replicas)) for w in new.weights]
+        for j, replica in enumerate(replicas):
+            replica.layers[i].set_weights([p[j].reshape(v.shape) for p, v in zip(parts, replica.layers[i].weights)])
+
+
+def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_size: int, order_seed: int,
+        evaluate_test: bool = False, epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
         fit_kwargs: Mapping[str, Any] | None = None, callbacks: Sequence[keras.callbacks.Callback] = ()
         ) -> list[pd.DataFrame]:
-    """Train ``replicas`` together; return one per-epoch history frame per replica.
+    """Train ``replicas`` stacked; return one per-epoch history frame per replica, with the
+    columns a solo run's history has, and leave the trained weights in ``replicas``.
 
-    The replicas are stacked into K-wide layers where :func:`dnnbook.engine.stacked.why_not` allows
-    (and ``stacking``), and put side by side otherwise; either way their trained weights end up
-    in ``replicas``. ``epoch_time`` is the lockstep epoch time divided by the number of
-    replicas; with ``evaluate_test`` the frames get ``test_loss`` and ``test_accuracy``;
-    ``epoch_logs`` (name → function of a model) adds a column measured on each replica at the
-    end of every epoch. ``fit_kwargs`` may only hold :data:`FIT_KWARGS`. ``callbacks`` may only
-    be ones that act on what all replicas share alike (:func:`shares_alike`: the learning rate
-    of the one optimizer) or a ``ReduceLROnPlateau``, which runs once per replica
-    (:class:`dnnbook.engine.replica_grads.ReplicaPlateau`); with a callback that may act between any
-    two steps, every step is its own execution (see :func:`dnnbook.experiments.per_batch`).
-    ``global_clipnorm`` clips each replica's gradients by their own global norm, and replicas
-    of different learning rates or schedules (plain SGD only, and only callbacks that observe)
-    each train at their own (:func:`own_rates`, :mod:`dnnbook.engine.replica_grads`).
+    ``epoch_time`` is the epoch's time divided by K; with ``evaluate_test`` the frames get
+    ``test_loss`` and ``test_accuracy``; ``epoch_logs`` (name → function of a model) adds a
+    column measured on each replica at the end of every epoch. ``callbacks`` serve all replicas
+    at once (:func:`problem` says which may), a ``ReduceLROnPlateau`` once per replica.
     """
-    from dnnbook.engine import replica_grads, stacked
     from dnnbook.runtime import seed_everything
 
-    reason = why_not(replicas[0]) or fit_kwargs_problem(fit_kwargs) or callbacks_problem(callbacks, replicas[0])
+    reason = problem(replicas[0], callbacks, fit_kwargs)
     if reason:
         raise ValueError(f"cannot train in lockstep: {reason}")
-    k, names = len(replicas), [r.name for r in replicas]
-    if any(per_batch(c) for c in callbacks):
-        steps_per_execution = 1
-    plateau = [isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks]
-    own = own_rates(replicas)
-    if own is not None and not observers(callbacks):
-        raise ValueError("cannot train replicas of different learning rates in lockstep with callbacks "
-                         "that act on the training (only ones that observe it)")
-    stack = layout(replicas[0], stacking) == "stacked"
-    one = None if own is None else 1.0  # the replicas' own rates go into their gradients' factors
-    if stack:
-        combined, ys = stacked.stack(replicas, steps_per_execution, one), (lambda y: y)
-        specs = stacked.replica_specs(combined)
-    else:
-        combined, ys = combine(replicas, steps_per_execution, one), (lambda y: [y] * k)
-        specs = {id(v): ("whole", i) for i, r in enumerate(replicas) for v in r.trainable_variables}
-    factor = replica_grads.install(combined.optimizer, specs, k, rates=any(plateau), schedules=own,
-                                   global_clipnorm=replicas[0].optimizer.global_clipnorm)
+    k = len(replicas)
+    plateaus = any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks)
+    model = stack(replicas, rate_factors=plateaus)
     timer = EpochTimer()
-    hooks: list = [timer]
-    if epoch_logs:
-        sync = (lambda: stacked.unstack(combined, replicas)) if stack else None
-        hooks.append(EpochLogs(epoch_logs, replicas, before=sync))
-    if any(plateau):  # the replicas share one rate here (a plateau needs it): the copies start from it
-        base_rate = float(keras.ops.convert_to_numpy(replicas[0].optimizer.learning_rate))
-        hooks += [replica_grads.ReplicaPlateau(c, factor, base_rate, k, replica_logs) if p else c
-                  for c, p in zip(callbacks, plateau)]
-    else:
-        hooks += list(callbacks)
-    prepare(callbacks, combined.optimizer, updates(data, epochs, batch_size))
+    hooks: list = [timer, *([EpochLogs(epoch_logs, replicas, before=lambda: unstack(model, replicas))]
+                            if epoch_logs else [])]
+    hooks += [replica_grads.ReplicaPlateau(c, k, replica_logs) if isinstance(c, keras.callbacks.ReduceLROnPlateau)
+              else c for c in callbacks]
+    prepare(callbacks, model.optimizer, updates(data, epochs, batch_size))
     seed_everything(order_seed)  # the batch order a solo run with order_seed would see
-    hist = combined.fit(data.x_train, ys(data.y_train), validation_data=(data.x_valid, ys(data.y_valid)),
-                        epochs=epochs, batch_size=batch_size, verbose=0, callbacks=hooks,
-                        **dict(fit_kwargs or {})).history
-    test = {}
-    if evaluate_test:
-        test = combined.evaluate(data.x_test, ys(data.y_test), verbose=0, return_dict=True,
-                                 batch_size=max(batch_size, 256))
-    if stack:
-        stacked.unstack(combined, replicas)
-    for replica, name in zip(replicas, names):
-        replica.name = name
+    hist = model.fit(data.x_train, data.y_train, validation_data=(data.x_valid, data.y_valid), epochs=epochs,
+                     batch_size=batch_size, verbose=0, callbacks=hooks, **dict(fit_kwargs or {})).history
+    test = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True,
+                          batch_size=max(batch_size, 256)) if evaluate_test else {}
+    unstack(model, replicas)
     frames = []
     for i in range(k):
-        frame = pd.DataFrame(_replica_columns(hist, i))
+        frame = pd.DataFrame(replica_logs(hist, i))
         frame["epoch_time"] = np.asarray(timer.times[:len(frame)]) / k
         if evaluate_test:
-            scores = _replica_columns({key: [v] for key, v in test.items()}, i)
-            frame["test_loss"], frame["test_accuracy"] = scores["loss"][0], scores["accuracy"][0]
+            scores = replica_logs(test, i)
+            frame["test_loss"], frame["test_accuracy"] = scores["loss"], scores["accuracy"]
         frames.append(frame)
     return frames
 
 
-def replica_logs(logs: dict, i: int) -> dict:
-    """Replica ``i``'s entries of one epoch's lockstep logs, under the names a solo run logs them."""
-    return {key: float(values[0]) for key, values in _replica_columns({key: [v] for key, v in logs.items()}, i).items()}
-
-
-def _replica_columns(logs: dict, i: int) -> dict:
-    """Replica ``i``'s entries of lockstep logs, under the names a solo run logs them."""
-    prefix, val_prefix = f"replica_{i}_", f"val_replica_{i}_"
+def replica_logs(logs: Mapping[str, Any], i: int) -> dict:
+    """Replica ``i``'s entries of stacked logs (values or lists of them), under the names a
+    solo run logs them: its penalty is added to its loss."""
     cols = {}
-    for key, values in logs.items():
-        if key.startswith(prefix):
-            cols[key[len(prefix):]] = values
-        elif key.startswith(val_prefix):
-            cols["val_" + key[len(val_prefix):]] = values
-    cols = {key: np.asarray(values, dtype=float) for key, values in cols.items()}
-    for key in ("", "val_"):  # side by side: the solo loss comes from its own metric; + the penalty
-        if key + SOLO_LOSS in cols:
-            cols[key + "loss"] = cols.pop(key + SOLO_LOSS)
-        if key + PENALTY in cols:
-            cols[key + "loss"] = cols[key + "loss"] + cols.pop(key + PENALTY)
+    for key, value in logs.items():
+        for prefix, to in ((f"replica_{i}_", ""), (f"val_replica_{i}_", "val_")):
+            if key.startswith(prefix):
+                cols[to + key[len(prefix):]] = np.asarray(value, dtype=float)
+    for to in ("", "val_"):
+        if to + PENALTY in cols:
+            cols[to + "loss"] = cols[to + "loss"] + cols.pop(to + PENALTY)
     return cols

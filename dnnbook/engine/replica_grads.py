@@ -1,193 +1,97 @@
-"""Per-replica gradient treatment for seeds in lockstep: global-norm clipping and plateau rates.
+"""Per-replica gradient treatments for seeds in lockstep: global-norm clipping and plateau rates.
 
-Two things a solo run does to its gradients would couple the replicas of a lockstep model if
-they acted on the combined model: ``global_clipnorm`` (one norm over all the weights it
-updates) and a learning rate that a callback lowers when the run's own validation loss stalls
-(``keras.callbacks.ReduceLROnPlateau``). Here both act per replica. :func:`install` hooks the
-combined model's optimizer so that, before every update, each replica's gradients are clipped
-by the global norm of that replica's gradients alone (Keras's formula) and multiplied by that
-replica's rate factor, an optimizer variable (so it is part of the training state on every
-backend). :class:`ReplicaPlateau` runs one copy of a ``ReduceLROnPlateau`` per replica on the
-replica's own logs and sets its factor. A factor times the gradient is a factor times the rate
-only where the update is linear in ``rate × gradient``: plain SGD, with or without (Nesterov)
-momentum; :func:`plateau_problem` refuses the rest. The same holds for replicas that each have
-their own learning rate or schedule (configurations that differ only in the rate, trained as one
-model): :func:`install` with ``schedules`` sets the combined optimizer's rate to 1 and makes each
-replica's factor its own rate at the update's iteration (:func:`rate_problem` says where not).
-
-Where a replica's weights sit in a combined variable is its *spec*: ``("axis", a)`` (the
-replica index is axis ``a``: a stacked kernel), ``("flat",)`` (K equal blocks one after the
-other: a stacked bias, BN or PReLU weight) or ``("whole", i)`` (the variable is replica
-``i``'s: side by side).
+Two things a solo run does to its gradients would couple the replicas of a stacked model if
+they acted on the whole of it: ``global_clipnorm`` (one norm over all the weights it updates)
+and a learning rate that ``keras.callbacks.ReduceLROnPlateau`` lowers when the run's own
+validation loss stalls. Here both act per replica, in the optimizer's public update method:
+:func:`replica_optimizer` copies the replicas' optimizer into a subclass of its class
+(:class:`ReplicaUpdates`) whose ``apply`` (``apply_gradients`` calls it on every backend,
+``stateless_apply`` under JAX) clips each replica's gradients by their own global norm
+(Keras's formula) and multiplies them by that replica's rate factor, an optimizer variable (so
+it is training state on every backend). :class:`ReplicaPlateau` runs one copy of a
+``ReduceLROnPlateau`` per replica, on the replica's own logs, and sets its factor. A factor on
+the gradient is a factor on the rate only where the update is linear in ``rate × gradient``:
+plain SGD, with or without (Nesterov) momentum; :func:`plateau_problem` refuses the rest.
+In a stacked model every variable holds the K replicas' parts along its first axis.
 """
 from __future__ import annotations
 
 import copy
 import functools
-from typing import Callable, Mapping, Sequence
+from typing import Callable
 
 import keras
 import numpy as np
 from keras import ops
 
-Spec = tuple
-FACTOR = "replica_rate_factor"
+from dnnbook.engine.backend import sync
 
 
-def _squared_norms(g, spec: Spec, k: int):
-    """Each replica's sum of squares of ``g``: a ``(K,)`` tensor."""
-    if spec[0] == "axis":
-        return ops.sum(ops.square(g), axis=tuple(a for a in range(len(g.shape)) if a != spec[1]))
-    if spec[0] == "flat":
-        return ops.sum(ops.square(ops.reshape(g, (k, -1))), axis=1)
-    return ops.one_hot(spec[1], k, dtype=g.dtype) * ops.sum(ops.square(g))
+class ReplicaUpdates:
+    """Mixin for a Keras optimizer class: ``apply`` first runs ``hooks`` (each ``hook(self)``,
+    e.g. a recorder of the rate), then treats each replica's gradients on its own: clips them
+    by ``clipnorm_per_replica`` and scales them by ``factor`` (a ``(K,)`` variable, or None)."""
 
+    replicas = 1
+    clipnorm_per_replica: float | None = None
+    factor = None
+    hooks: tuple = ()
 
-def _scaled(g, spec: Spec, scale, k: int):
-    """``g`` with each replica's part multiplied by its entry of ``scale`` (a ``(K,)`` tensor)."""
-    if spec[0] == "axis":
-        shape = [1] * len(g.shape)
-        shape[spec[1]] = k
-        return g * ops.reshape(scale, shape)
-    if spec[0] == "flat":
-        return ops.reshape(ops.reshape(g, (k, -1)) * ops.expand_dims(scale, 1), g.shape)
-    return g * scale[spec[1]]
-
-
-def clip_scales(grads: Sequence, specs: Sequence[Spec], k: int, clip_norm: float):
-    """Per replica, the factor that brings its gradients' global norm down to ``clip_norm``
-    (1 where it is below; NaN where the norm is not finite, as Keras's ``clip_by_global_norm``)."""
-    norm = ops.sqrt(sum((_squared_norms(g, s, k) for g, s in zip(grads, specs)), ops.zeros((k,))))
-    return clip_norm * ops.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
-
-
-class UpdateHooks:
-    """Mixin for a Keras optimizer class: before every update, :meth:`apply` (Keras's public
-    update method: ``apply_gradients`` calls it on every backend, ``stateless_apply`` under JAX)
-    passes the gradients through the instance's ``transforms``, each a function
-    ``transform(grads, ids, learning_rate)`` (``ids``: the ``id`` of each gradient's variable)
-    returning the gradients to apply."""
-
-    transforms: tuple = ()
-    replica_factor = None  # (K, factor): see :func:`current_factor`
-
-    def build(self, variables) -> None:
-        super().build(variables)  # type: ignore[misc]
-        self.variable_ids = [id(v) for v in variables]  # the order of ``stateless_apply``'s gradients
+    def applied_rates(self):
+        """The ``(K,)`` rates the update now running applies: the rate times the factors."""
+        rate = ops.cast(self.learning_rate, "float32")
+        return rate * (ops.ones((self.replicas,)) if self.factor is None else ops.convert_to_tensor(self.factor))
 
     def apply(self, grads, trainable_variables=None):
-        ids = self.variable_ids if trainable_variables is None else [id(v) for v in trainable_variables]
-        grads = list(grads)
-        for transform in self.transforms:
-            grads = transform(grads, ids, self.learning_rate)
+        for hook in self.hooks:
+            hook(self)
+        k, scale = self.replicas, None
+        if self.clipnorm_per_replica:
+            norm = ops.sqrt(sum(ops.sum(ops.square(ops.reshape(g, (k, -1))), axis=1) for g in grads))
+            # 1 below the bound; NaN where the norm is not finite, as Keras's clip_by_global_norm
+            scale = self.clipnorm_per_replica * ops.minimum(1.0 / norm, 1.0 / self.clipnorm_per_replica) + (norm - norm)
+        if self.factor is not None:
+            scale = self.factor if scale is None else scale * self.factor
+        if scale is not None:
+            grads = [ops.reshape(ops.reshape(g, (k, -1)) * ops.expand_dims(scale, 1), g.shape) for g in grads]
         return super().apply(grads, trainable_variables)  # type: ignore[misc]
 
 
 @functools.cache
-def _hooked_class(cls: type) -> type:
-    return type(cls.__name__, (UpdateHooks, cls), {})
+def _subclass(cls: type) -> type:
+    return type(cls.__name__, (ReplicaUpdates, cls), {})
 
 
-def wrap_update(optimizer: keras.optimizers.Optimizer, transform: Callable) -> None:
-    """Run ``transform(grads, ids, learning_rate)`` (it returns the gradients to apply)
-    before every update of ``optimizer`` (not yet built), inside the compiled step on every
-    backend: the optimizer becomes an instance of its class with :class:`UpdateHooks` mixed in."""
+def with_hooks(optimizer: keras.optimizers.Optimizer) -> ReplicaUpdates:
+    """``optimizer`` (not yet built), now an instance of its class with :class:`ReplicaUpdates`
+    mixed in (one replica, no treatment), so that hooks can be added to its updates."""
     if optimizer.built:
-        raise ValueError("hook the optimizer's update before it is built (before fit)")
-    if not isinstance(optimizer, UpdateHooks):
-        optimizer.__class__ = _hooked_class(type(optimizer))
-    optimizer.transforms = (*optimizer.transforms, transform)
+        raise ValueError("hook the optimizer's updates before it is built (before fit)")
+    if not isinstance(optimizer, ReplicaUpdates):
+        optimizer.__class__ = _subclass(type(optimizer))
+    return optimizer
 
 
-def rate_problem(optimizer: keras.optimizers.Optimizer) -> str | None:
-    """Why replicas trained by ``optimizer`` cannot each have their own rate through a factor on
-    their gradients (None if they can: plain SGD, with or without (Nesterov) momentum)."""
+def replica_optimizer(optimizer: keras.optimizers.Optimizer, k: int, rate_factors: bool = False) -> ReplicaUpdates:
+    """A fresh copy of ``optimizer`` (from its config) for K stacked replicas: its
+    ``global_clipnorm`` clips each replica by its own norm and, with ``rate_factors``, each
+    replica's gradients are scaled by its entry of ``factor`` (ones to start with)."""
+    config = optimizer.get_config()
+    clipnorm = config.pop("global_clipnorm", None)
+    new = _subclass(type(optimizer)).from_config(config)
+    new.replicas, new.clipnorm_per_replica = k, clipnorm
+    if rate_factors:
+        new.factor = new.add_variable((k,), initializer="ones", dtype="float32", name="replica_rate_factor")
+    return new
+
+
+def plateau_problem(optimizer: keras.optimizers.Optimizer, callback: keras.callbacks.ReduceLROnPlateau) -> str | None:
+    """Why ``callback`` cannot run once per replica of a model trained by ``optimizer`` (None if it can)."""
     if not isinstance(optimizer, keras.optimizers.SGD):
         return f"per-replica rates need an update linear in the rate (plain SGD), not {type(optimizer).__name__}"
     if optimizer.weight_decay or optimizer.use_ema or optimizer.gradient_accumulation_steps or optimizer.loss_scale_factor:
         return "weight decay, EMA, gradient accumulation or loss scaling act beside the rate"
-    return None
-
-
-def rate_key(optimizer: keras.optimizers.Optimizer):
-    """What tells ``optimizer``'s learning rate apart: its value, or its schedule's kind and settings."""
-    lr = own_rate(optimizer)
-    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
-        return type(lr).__name__, repr(sorted(lr.get_config().items()))
-    return ("callable", id(lr)) if callable(lr) else lr
-
-
-def own_rate(optimizer: keras.optimizers.Optimizer):
-    """``optimizer``'s learning rate as :func:`install` takes it: its schedule (or callable), or its value."""
-    lr = optimizer.get_config()["learning_rate"]  # a schedule comes serialized
-    return lr if isinstance(lr, float) else keras.optimizers.schedules.deserialize(lr)
-
-
-def _rate_at(rate, step):
-    """A learning rate (a float, a schedule or a callable) at ``step``, as a float32 scalar
-    tensor, as Keras's optimizer reads its own."""
-    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-        return ops.cast(rate(step), "float32")
-    return ops.cast(rate(), "float32") if callable(rate) else ops.convert_to_tensor(np.float32(rate))
-
-
-def install(optimizer: keras.optimizers.Optimizer, specs: Mapping[int, Spec], k: int, *,
-            global_clipnorm: float | None = None, rates: bool = False,
-            schedules: Sequence | None = None):
-    """Make ``optimizer`` (not yet built) clip each replica's gradients by their own global norm
-    and, with ``rates``, scale them by a per-replica factor. With ``schedules`` (one learning
-    rate or schedule per replica), the factor also holds each replica's own rate at the update's
-    iteration, and ``optimizer``'s rate must be 1 (see :func:`rate_problem`). ``specs`` maps
-    ``id(variable)`` to the variable's spec. Returns the factor variable (``(K,)``, ones) or None
-    without ``rates``; :func:`current_factor` gives the whole factor of an update."""
-    if not global_clipnorm and not rates and schedules is None:
-        return None
-    if optimizer.built:
-        raise ValueError("install per-replica gradients before the optimizer is built")
-    if schedules is not None:
-        if len(schedules) != k:
-            raise ValueError(f"need one learning rate per replica: {k} replicas, {len(schedules)} rates")
-        problem = rate_problem(optimizer)
-        if problem or rate_key(optimizer) != 1.0:
-            raise ValueError(f"cannot give replicas their own rates: {problem or 'the optimizer rate must be 1'}")
-    optimizer.global_clipnorm = None  # clipped below, per replica, instead
-    factor = optimizer.add_variable((k,), initializer="ones", dtype="float32", name=FACTOR) if rates else None
-
-    def whole_factor():
-        f = None if factor is None else ops.convert_to_tensor(factor)
-        if schedules is not None:
-            own = ops.stack([_rate_at(r, optimizer.iterations) for r in schedules])
-            f = own if f is None else own * f
-        return f
-
-    def per_replica(grads, ids, learning_rate):
-        per = [specs[i] for i in ids]
-        scale = clip_scales(grads, per, k, global_clipnorm) if global_clipnorm else None
-        f = whole_factor()
-        if f is not None:
-            scale = f if scale is None else scale * f
-        return [_scaled(g, s, scale, k) for g, s in zip(grads, per)]
-
-    wrap_update(optimizer, per_replica)
-    if factor is not None or schedules is not None:
-        optimizer.replica_factor = (k, whole_factor)
-    return factor
-
-
-def current_factor(optimizer: keras.optimizers.Optimizer) -> tuple[int, Callable] | None:
-    """``(K, factor)`` where :func:`install` gave ``optimizer`` a per-replica rate factor:
-    ``factor()`` is the ``(K,)`` tensor it applies to the update now running (rate factors
-    times the replicas' own rates); None where it gave none."""
-    return getattr(optimizer, "replica_factor", None)
-
-
-def plateau_problem(model: keras.Model, callback: keras.callbacks.Callback) -> str | None:
-    """Why ``callback`` (a ``ReduceLROnPlateau``) cannot run per replica on ``model``'s replicas."""
-    opt = model.optimizer
-    problem = rate_problem(opt)
-    if problem:
-        return problem
-    if not isinstance(opt.get_config()["learning_rate"], float):
+    if not isinstance(optimizer.get_config()["learning_rate"], float):  # a schedule comes serialized
         return "ReduceLROnPlateau cannot lower a learning-rate schedule"
     if callback.mode == "auto" and callback.monitor.removeprefix("val_") != "loss":
         return f"ReduceLROnPlateau on {callback.monitor!r} needs an explicit mode in lockstep"
@@ -217,19 +121,20 @@ class _ReplicaView:
 class ReplicaPlateau(keras.callbacks.Callback):
     """One copy of ``template`` (a ``ReduceLROnPlateau``) per replica, each fed its replica's
     logs (``logs_of(logs, i)``, under the names a solo run logs) and setting its replica's rate:
-    the rate factor (:func:`install`) becomes ``rate / base_rate``. Each replica's rate of the
-    epoch goes into the logs as ``replica_{i}_learning_rate``, as a solo run logs ``learning_rate``."""
+    the optimizer's rate factor becomes ``rate / initial rate``. Each replica's rate of the epoch
+    goes into the logs as ``replica_{i}_learning_rate``, as a solo run logs ``learning_rate``."""
 
-    def __init__(self, template: keras.callbacks.ReduceLROnPlateau, factor, base_rate: float, k: int,
+    def __init__(self, template: keras.callbacks.ReduceLROnPlateau, k: int,
                  logs_of: Callable[[dict, int], dict]) -> None:
         super().__init__()
         self.copies = [copy.deepcopy(template) for _ in range(k)]
-        self.factor, self.base, self.logs_of = factor, np.float32(base_rate), logs_of
-        self.rates = [self.base] * k
+        self.logs_of = logs_of
         for i, c in enumerate(self.copies):
             c.set_model(_ReplicaView(self, i))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self.base = np.float32(ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.rates = [self.base] * len(self.copies)
         for c in self.copies:
             c.on_train_begin(logs)
 
@@ -238,11 +143,9 @@ class ReplicaPlateau(keras.callbacks.Callback):
             return
         before = list(self.rates)
         for i, c in enumerate(self.copies):
-            own = self.logs_of(logs, i)
+            own = {key: float(v) for key, v in self.logs_of(logs, i).items()}
             c.on_epoch_end(epoch, own)
             logs[f"replica_{i}_learning_rate"] = own["learning_rate"]
         if self.rates != before:
-            sync = getattr(self.model, "jax_state_sync", None)
-            if sync is not None:
-                sync()
-            self.factor.assign(np.asarray(self.rates, "float32") / self.base)
+            sync(self.model)
+            self.model.optimizer.factor.assign(np.asarray(self.rates, "float32") / self.base)
