@@ -184,13 +184,9 @@ def test_run_schedules_in_lockstep_match_seed_after_seed():
     pick = {name: configs[name] for name in ("power", "performance", "1cycle")}
     lock, lock_rates = optimizers.run_schedules(pick, d, [1, 2], epochs=3)
     solo, solo_rates = optimizers.run_schedules(pick, d, [1, 2], epochs=3, lockstep=False)
-    # a schedule, 1cycle and the rate recorder let the seeds share the optimizer, and the two
-    # schedules train as one model at their own rates; ReduceLROnPlateau runs per replica, apart
-    assert lock.groupby("config", observed=True)["lockstep"].max().to_dict() == {
-        "power": 4,
-        "performance": 2,
-        "1cycle": 4,
-    }
+    # a schedule, 1cycle and the rate recorder let the seeds share the optimizer;
+    # ReduceLROnPlateau runs per replica
+    assert (lock["lockstep"] == 2).all()
     assert (solo["lockstep"] == 1).all() and list(lock.columns) == list(solo.columns)
     cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
     np.testing.assert_allclose(lock[cols].to_numpy(), solo[cols].to_numpy(), rtol=1e-4, atol=1e-5)
