@@ -109,18 +109,19 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
 
     ``configs`` maps a name to a factory returning a fresh compiled model. Each seed sets a
     run's initial weights; the batch order is drawn from the first seed and shared by every
-    run, so configs are compared on the same batches. A config's seeds train together, in
-    lockstep (:mod:`dnnbook.engine.lockstep`: one stacked model), where its model allows and
-    nothing couples them (``lockstep=None``, the default); otherwise, or with ``lockstep=False``,
-    seed after seed, and the reason
-    is printed. ``callbacks`` is a factory of fresh callbacks (or a mapping from config name to
-    one): called once per config in lockstep, where they serve all its seeds, else once per
-    seed; a callback with a ``runs`` attribute is told the ``(config, seed)`` runs it served, in
+    run, so configs are compared on the same batches. By default (``lockstep=None``) a config's
+    seeds train together, in lockstep (:mod:`dnnbook.engine.lockstep`: one stacked model), where
+    its model allows and nothing couples them, and configs without callbacks that differ only
+    in initializers and activation layers (:func:`dnnbook.engine.lockstep.signature`) train as
+    one model too; otherwise, or with ``lockstep=False``, seed after seed (the reason printed).
+    ``callbacks`` is a factory of fresh callbacks (or a mapping from config name to one):
+    called once per config in lockstep, where they serve all its seeds, else once per seed; a
+    callback with a ``runs`` attribute is told the ``(config, seed)`` runs it served, in
     replica order. ``epoch_logs`` maps a column name to a function of a model measured at the
     end of every epoch (in lockstep, on each replica); ``fit_kwargs`` go to ``fit``. The
-    ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the epoch's time
-    shared among them. Pass a dict as ``models`` to keep the trained models, keyed by ``(config,
-    seed)``. Progress lines go to stderr.
+    ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the epoch's
+    time shared among them. Pass a dict as ``models`` to keep the trained models, keyed by
+    ``(config, seed)``. Progress lines go to stderr.
     """
     seeds = [int(s) for s in seeds]
     if not configs or not seeds:
@@ -128,38 +129,49 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     if isinstance(callbacks, Mapping) and set(callbacks) - set(configs):
         raise KeyError(f"callbacks for unknown configs {', '.join(sorted(set(callbacks) - set(configs)))}; "
                        f"configs: {', '.join(configs)}")
-    total, k, frames = len(configs) * len(seeds), 0, []
+    factories = {name: callbacks.get(name) if isinstance(callbacks, Mapping) else callbacks for name in configs}
+    plans, groups = {}, {}  # name -> (callbacks made, replicas, reason); group key -> names
     for name, make_model in configs.items():
-        factory = callbacks.get(name) if isinstance(callbacks, Mapping) else callbacks
-        made = list(factory()) if factory else []
-        replicas, reason = _replicas(make_model, seeds, made, fit_kwargs) if lockstep is not False and len(seeds) > 1 else ([], None)
+        made = list(factories[name]()) if factories[name] else []
+        together = lockstep is not False and len(seeds) > 1
+        plans[name] = (made, *(_replicas(make_model, seeds, made, fit_kwargs) if together else ([], None)))
+        replicas = plans[name][1]  # configs without callbacks and of one signature train as one model
+        groups.setdefault(engine.signature(replicas[0]) if replicas and not made else name, []).append(name)
+    total, k, done = len(configs) * len(seeds), 0, {}
+    for names in groups.values():
+        made, replicas, reason = plans[names[0]]
         start = time.perf_counter()
         if replicas:
-            histories = engine.fit(replicas, data, epochs=epochs, batch_size=batch_size, order_seed=seeds[0],
+            models_ = [m for name in names for m in plans[name][1]]
+            histories = engine.fit(models_, data, epochs=epochs, batch_size=batch_size, order_seed=seeds[0],
                                    evaluate_test=evaluate_test, epoch_logs=epoch_logs, fit_kwargs=fit_kwargs,
                                    callbacks=made)
             _served(made, [(name, seed) for seed in seeds])
-            done = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(seeds)), m)
-                    for seed, h, m in zip(seeds, histories, replicas)]
-            k += len(seeds)
-            accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done)
-            say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep: val_accuracy {accs} "
-                f"({time.perf_counter() - start:.1f} s)")
-        else:
-            if reason:
-                say(f"{name}: seed after seed ({reason})")
-            done = []
-            for i, seed in enumerate(seeds):
-                k, start = k + 1, time.perf_counter()
-                fresh = made if i == 0 else (list(factory()) if factory else [])
-                frame, model = train(make_model, data, seed=seed, epochs=epochs, batch_size=batch_size,
-                                     callbacks=fresh, evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
-                                     order_seed=seeds[0], epoch_logs=epoch_logs)
-                _served(fresh, [(name, seed)])
-                done.append((seed, frame, model))
-                say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
+            others = f", {len(names)} configs together" if len(names) > 1 else ""
+            for j, name in enumerate(names):
+                done[name] = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(models_)), m)
+                              for seed, h, m in zip(seeds, histories[j * len(seeds):], plans[name][1])]
+                k += len(seeds)
+                accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done[name])
+                say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep{others}: val_accuracy {accs} "
                     f"({time.perf_counter() - start:.1f} s)")
-        for seed, frame, model in done:
+            continue
+        name, done[name] = names[0], []
+        if reason:
+            say(f"{name}: seed after seed ({reason})")
+        for i, seed in enumerate(seeds):
+            k, start = k + 1, time.perf_counter()
+            fresh = made if i == 0 else (list(factories[name]()) if factories[name] else [])
+            frame, model = train(configs[name], data, seed=seed, epochs=epochs, batch_size=batch_size,
+                                 callbacks=fresh, evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
+                                 order_seed=seeds[0], epoch_logs=epoch_logs)
+            _served(fresh, [(name, seed)])
+            done[name].append((seed, frame, model))
+            say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
+                f"({time.perf_counter() - start:.1f} s)")
+    frames = []
+    for name in configs:
+        for seed, frame, model in done[name]:
             frame.insert(0, "config", name)
             frames.append(frame)
             if models is not None:

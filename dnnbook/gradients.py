@@ -20,13 +20,7 @@ import pandas as pd
 from dnnbook import models, stats
 from dnnbook.engine import backend
 
-ACTIVATION_LAYERS = (
-    keras.layers.Activation,
-    keras.layers.LeakyReLU,
-    keras.layers.PReLU,
-    keras.layers.ELU,
-    keras.layers.ReLU,
-)
+ACTIVATION_LAYERS = models.ACTIVATION_LAYERS  # the layers probed as activations
 
 
 # --- the logistic function and its saturation ------------------------------------------------

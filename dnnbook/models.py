@@ -6,6 +6,9 @@ from typing import Any, Sequence
 import keras
 
 BN_PLACEMENTS = ("none", "before", "after")
+# the layers that are a hidden activation (after its Dense layer, or after BN)
+ACTIVATION_LAYERS = (keras.layers.Activation, keras.layers.LeakyReLU, keras.layers.PReLU,
+                     keras.layers.ELU, keras.layers.ReLU)
 # activations added as their own layer after the Dense layer (as the article shows for LeakyReLU)
 LAYER_ACTIVATIONS = {"leaky_relu": lambda: keras.layers.LeakyReLU(negative_slope=0.2),
                      "prelu": lambda: keras.layers.PReLU()}

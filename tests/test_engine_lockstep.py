@@ -1,6 +1,7 @@
 """Seeds in lockstep (stacked) train the models seed after seed trains, and each replica is treated on its own."""
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from dnnbook import data, experiments, models
@@ -297,3 +298,24 @@ def test_update_hooks_run_inside_every_update_and_need_an_unbuilt_optimizer(digi
     assert float(keras.ops.convert_to_numpy(seen)) == 8 == int(keras.ops.convert_to_numpy(optimizer.iterations))
     with pytest.raises(ValueError, match="before it is built"):
         replica_grads.with_hooks(model.optimizer)
+
+
+def test_configs_that_differ_in_activation_and_init_train_as_one_stacked_model(digits, capsys):
+    """Configs without callbacks whose models differ only in initializers and activation layers
+    (here three pairings) train as one stacked model, each replica as in its own config's
+    lockstep; configs that differ otherwise train apart."""
+    from dnnbook import gradients
+
+    names = ["tanh + Glorot", "LeakyReLU + He", "SELU + LeCun"]
+    configs = gradients.pairing_configs(names, digits.input_shape, digits.n_classes, depth=3, width=16,
+                                        optimizer=lambda: keras.optimizers.SGD(0.05, momentum=0.9))
+    grouped = experiments.run(configs, digits, [3, 4], epochs=2)
+    assert (grouped["lockstep"] == 6).all() and "3 configs together" in capsys.readouterr().err
+    apart = pd.concat([experiments.run({name: configs[name]}, digits, [3, 4], epochs=2) for name in names])
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
+    np.testing.assert_allclose(grouped[cols].to_numpy(), apart[cols].to_numpy(), rtol=1e-4, atol=1e-5)
+    assert grouped.groupby("config", observed=True)["val_loss"].last().nunique() == len(names)
+    base = lockstep.signature(_factory(digits)())
+    assert lockstep.signature(_factory(digits, activation="elu", initializer="glorot_uniform")()) == base
+    assert lockstep.signature(_sgd_factory(digits, lambda: keras.optimizers.SGD(0.1, momentum=0.9))()) != base
+    assert lockstep.signature(_factory(digits, batch_norm="before")()) != base

@@ -29,6 +29,7 @@ from keras import ops
 from dnnbook.data import Splits
 from dnnbook.engine import backend, replica_grads
 from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe, prepare, updates
+from dnnbook.models import ACTIVATION_LAYERS
 
 # optimizers whose update of a weight reads only that weight's gradient and state
 ELEMENTWISE_OPTIMIZERS = (keras.optimizers.SGD, keras.optimizers.Adam, keras.optimizers.AdamW,
@@ -263,6 +264,55 @@ class Stacked(backend.LoopedSteps, keras.Model):
         return loss + ops.sum(per_replica)
 
 
+class StackedActivation(keras.layers.Layer):
+    """Each replica's own activation layer on ``(batch, K·units)``: ``runs`` lists ``(start,
+    stop, layer)``, the weightless activation layer of replicas ``start`` to ``stop - 1``
+    (configurations that differ only in their activations train as one model)."""
+
+    def __init__(self, k: int, runs: Sequence[tuple[int, int, keras.layers.Layer]], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.k, self.runs = k, list(runs)
+
+    def call(self, x):
+        y = ops.reshape(x, (-1, self.k, x.shape[-1] // self.k))
+        y = ops.concatenate([layer(y[:, a:b]) for a, b, layer in self.runs], axis=1)
+        return ops.reshape(y, (-1, x.shape[-1]))
+
+
+def _is_activation(layer: keras.layers.Layer) -> bool:
+    return isinstance(layer, ACTIVATION_LAYERS) and not isinstance(layer, keras.layers.PReLU)
+
+
+def _settings(obj) -> tuple:
+    """A layer's or optimizer's kind and settings, names, seeds and initializers left out."""
+    cfg = obj.get_config()
+    return type(obj).__name__, repr(sorted((key, value) for key, value in cfg.items() if key not in ("name", "seed", "dtype")
+                                           and not key.endswith("_initializer")))
+
+
+def signature(model: keras.Model) -> tuple:
+    """What models of several configurations must share to train as one stacked model: every
+    layer's settings but its initializers (weightless activation layers only by position), the
+    optimizer's and the compile settings. Their replicas differ in initial weights and activations."""
+    layers = tuple("activation" if _is_activation(layer) else _settings(layer) for layer in model.layers)
+    compiled = model.get_compile_config() or {}
+    return layers, _settings(model.optimizer), repr([compiled.get(key) for key in ("loss", "metrics", "jit_compile")])
+
+
+def _activations(layers: Sequence[keras.layers.Layer]) -> StackedActivation | None:
+    """One stacked layer for the replicas' activation layers at one position, if they differ."""
+    runs: list = []
+    for j, layer in enumerate(layers):
+        if runs and _settings(layers[runs[-1][0]]) == _settings(layer):
+            runs[-1][1] = j + 1
+        else:
+            runs.append([j, j + 1])
+    if len(runs) == 1:
+        return None
+    return StackedActivation(len(layers), [(a, b, layers[a].__class__.from_config(layers[a].get_config()))
+                                           for a, b in runs])
+
+
 class Tile(keras.layers.Layer):
     """K copies of the input features side by side: ``(batch, in)`` to ``(batch, K·in)``, for
     per-feature layers before the first Dense layer (each replica's own input BN or dropout)."""
@@ -291,6 +341,8 @@ def stack(replicas: Sequence[keras.Model], rate_factors: bool = False) -> Stacke
         if isinstance(layer, keras.layers.Dense):
             new = StackedDense(k, layer, shared_input=i == first_dense and not tiled,
                                last=i == len(layers) - 1, name=f"stacked_{layer.name}")
+        elif _is_activation(layer) and _activations([r.layers[i] for r in replicas]):
+            new = _activations([r.layers[i] for r in replicas])
         else:
             new = layer.__class__.from_config(layer.get_config() | {"name": f"stacked_{layer.name}"})
         x = new(x)
