@@ -361,9 +361,11 @@ def _run(cmd: list[str], what: str, **kw) -> str:
 
 def find_freeze(given: str | None) -> Path:
     """``--freeze``, ``$DNNBOOK_COLAB_FREEZE``, else ``shared/colab/pip-freeze.txt`` beside the
-    repository or beside a folder above it (a clone made inside another checkout finds it too)."""
+    repository or beside a folder above it (a clone made inside another checkout finds it too),
+    else the copy in ``tools/colab/`` (so a clone alone, e.g. on a hosted CI runner, has one)."""
     beside = [parent / "shared/colab/pip-freeze.txt" for parent in ROOT.parents]
-    for candidate in (given, os.environ.get("DNNBOOK_COLAB_FREEZE"), *beside):
+    kept = ROOT / "tools/colab/pip-freeze.txt"  # the copy kept with the code (see its README)
+    for candidate in (given, os.environ.get("DNNBOOK_COLAB_FREEZE"), *beside, kept):
         if candidate and Path(candidate).is_file():
             return Path(candidate).resolve()
     raise CheckError(

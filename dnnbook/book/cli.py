@@ -111,12 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DNNBOOK_CLAIMS", "strict")
     from dnnbook.book import pipeline
 
-    try:
-        selected = pipeline.select([c for c in args.chapters.split(",") if c.strip()])
-    except pipeline.UsageError as exc:
-        return _fail(str(exc))
-    if not selected:
-        return _fail("no chapters found in chapters/")
     if args.command == "data":
         from dnnbook import data
 
@@ -125,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         except data.DataError as exc:
             return _fail(str(exc), 1)
         return 0
+    try:
+        selected = pipeline.select([c for c in args.chapters.split(",") if c.strip()])
+    except pipeline.UsageError as exc:
+        return _fail(str(exc))
+    if not selected:
+        return _fail("no chapters found in chapters/")
     from dnnbook import data, profiles
 
     profile = profiles.resolve(args.profile)
