@@ -6,9 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= auto
 BACKEND ?= tensorflow
-# chapters executed (and validated) at once: 1 for `make book` (one GPU, one chapter), 2 for the
-# tests on a 2-core machine (small models leave a core idle)
-JOBS ?= 1
+# chapters executed (and validated) at once: `auto` for `make book` (every chapter at once when a
+# GPU is visible, they share it; one at a time on a CPU), 2 for the tests on a 2-core machine
+# (small models leave a core idle)
+JOBS ?= auto
 TEST_JOBS ?= 2
 # The CPU build of PyTorch (a plain `torch` requirement pulls a multi-GB CUDA build).
 TORCH_SPEC ?= torch==2.13.0
@@ -19,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 .PHONY: book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick benchmarks clean help
 
 help:
-	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch JOBS=1|2   build the executed book"
+	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch JOBS=auto|N   build the executed book"
 	@echo "make test    unit tests (3 backends), quick pipeline, browser tests, chapters 00-01 under Colab's versions"
 	@echo "make colab-check   every chapter with Colab's package versions, dnnbook installed as in Colab"
 
