@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from dnnbook.data import Splits
-from dnnbook.engine import backend, lockstep as engine
+from dnnbook.engine import backend
+from dnnbook.engine import lockstep as engine
 from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe, prepare, updates
 from dnnbook.runtime import seed_everything
 from dnnbook.stats import mean_ci, paired_diff
@@ -146,7 +147,7 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
             histories = engine.fit(models_, data, epochs=epochs, batch_size=batch_size, order_seed=seeds[0],
                                    evaluate_test=evaluate_test, epoch_logs=epoch_logs, fit_kwargs=fit_kwargs,
                                    callbacks=made)
-            _served(made, [(name, seed) for seed in seeds])
+            _served(made, [(names[0], seed) for seed in seeds])  # a group with callbacks is one config
             others = f", {len(names)} configs together" if len(names) > 1 else ""
             for j, name in enumerate(names):
                 done[name] = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(models_)), m)
