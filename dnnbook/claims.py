@@ -18,6 +18,7 @@ import html
 import math
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 PASS, FAIL, NA = "✓", "✗", "n/a"
@@ -40,7 +41,9 @@ def mode() -> str:
     interactive notebook and ``strict`` anywhere else. The pipeline sets ``strict``."""
     value = os.environ.get("DNNBOOK_CLAIMS", "")
     if value and value not in MODES:
-        raise ValueError(f"DNNBOOK_CLAIMS={value!r} is not a claims mode; choices: {', '.join(MODES)}")
+        raise ValueError(
+            f"DNNBOOK_CLAIMS={value!r} is not a claims mode; choices: {', '.join(MODES)}"
+        )
     return value or ("report" if _in_notebook() else "strict")
 
 
@@ -50,15 +53,26 @@ def _status(holds: Any) -> str:
     return PASS if bool(holds) else FAIL
 
 
-def record(statement: str, holds: Any, evidence: str, *, margin: float | None = None,
-           figure: str | None = None) -> dict:
+def record(
+    statement: str,
+    holds: Any,
+    evidence: str,
+    *,
+    margin: float | None = None,
+    figure: str | None = None,
+) -> dict:
     """The claim as a plain dict: statement, status (✓, ✗ or n/a), evidence, margin, figure."""
     if margin is not None:
         margin = float(margin)
         if math.isnan(margin):
             margin = None
-    return {"statement": statement, "status": _status(holds), "evidence": evidence,
-            "margin": margin, "figure": figure or ""}
+    return {
+        "statement": statement,
+        "status": _status(holds),
+        "evidence": evidence,
+        "margin": margin,
+        "figure": figure or "",
+    }
 
 
 def line(rec: dict) -> str:
@@ -71,11 +85,17 @@ def to_html(rec: dict) -> str:
     """The claim as a box for the rendered page (styled by ``_static/custom.css``)."""
     kind = {PASS: "holds", FAIL: "fails", NA: "na"}[rec["status"]]
     label = {PASS: "✓ claim holds", FAIL: "✗ claim does not hold", NA: "n/a: nothing was checked"}
-    where = f" <span class='dnnbook-claim-figure'>[{html.escape(rec['figure'])}]</span>" if rec["figure"] else ""
-    return (f"<div class='dnnbook-claim dnnbook-claim-{kind}'>"
-            f"<div class='dnnbook-claim-status'>{label[rec['status']]}</div>"
-            f"<div class='dnnbook-claim-statement'>{html.escape(rec['statement'])}</div>"
-            f"<div class='dnnbook-claim-evidence'>{html.escape(rec['evidence'])}{where}</div></div>")
+    where = (
+        f" <span class='dnnbook-claim-figure'>[{html.escape(rec['figure'])}]</span>"
+        if rec["figure"]
+        else ""
+    )
+    return (
+        f"<div class='dnnbook-claim dnnbook-claim-{kind}'>"
+        f"<div class='dnnbook-claim-status'>{label[rec['status']]}</div>"
+        f"<div class='dnnbook-claim-statement'>{html.escape(rec['statement'])}</div>"
+        f"<div class='dnnbook-claim-evidence'>{html.escape(rec['evidence'])}{where}</div></div>"
+    )
 
 
 def show(rec: dict) -> None:
@@ -88,8 +108,14 @@ def show(rec: dict) -> None:
         print(line(rec), flush=True)
 
 
-def claim(statement: str, holds: Any, evidence: str, *, margin: float | None = None,
-          figure: str | None = None) -> dict:
+def claim(
+    statement: str,
+    holds: Any,
+    evidence: str,
+    *,
+    margin: float | None = None,
+    figure: str | None = None,
+) -> dict:
     """Check one claim of the book; return its record.
 
     ``statement`` is what the prose asserts, ``holds`` the measured truth of it (anything with
@@ -106,3 +132,21 @@ def claim(statement: str, holds: Any, evidence: str, *, margin: float | None = N
         why = "has nothing to check" if rec["status"] == NA else "does not hold"
         raise ClaimError(f"claim {why}: {statement} — {evidence}")
     return rec
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a claim's condition found: whether it ``holds`` (``None``: nothing was checked),
+    the ``evidence`` (the figures that decide it) and the ``margin`` (how far the measured
+    value lies from the threshold, in the claim's own units; positive when it holds, the
+    smallest when several conditions must hold). A topic module computes it from a run; a
+    chapter shows it with :meth:`claim`; a negative-control test calls the same condition on
+    a run without the effect and expects ``holds`` to be false."""
+
+    holds: bool | None
+    evidence: str
+    margin: float | None = None
+
+    def claim(self, statement: str, figure: str | None = None) -> dict:
+        """Show the claim ``statement`` decided by this check (see :func:`claim`)."""
+        return claim(statement, self.holds, self.evidence, margin=self.margin, figure=figure)

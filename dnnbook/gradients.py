@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dnnbook import models, stats
+from dnnbook.claims import Check
 from dnnbook.engine import backend
 
 ACTIVATION_LAYERS = models.ACTIVATION_LAYERS  # the layers probed as activations
@@ -534,15 +535,6 @@ def batch_dependence(model: keras.Model, x: Any, size: int = 64) -> dict[str, fl
 
 
 # --- the conditions of the chapter's claims -----------------------------------------------------
-@dataclass(frozen=True)
-class Check:
-    """The outcome of one claim's condition: ``holds`` (None: nothing was checked), the
-    ``evidence`` that decides it and the ``margin`` (how far the measured value lies from the
-    threshold, in the claim's own units; positive when it holds)."""
-
-    holds: bool | None
-    evidence: str
-    margin: float | None = None
 
 
 def chance_level(y: Any) -> float:

@@ -25,6 +25,7 @@ import pandas as pd
 from keras import ops
 
 from dnnbook import experiments
+from dnnbook.claims import Check
 from dnnbook.data import Splits
 from dnnbook.engine.backend import sync
 from dnnbook.experiments import say
@@ -776,14 +777,6 @@ def plot_race(
 
 
 # --- the chapter's claims, as conditions a test can also call -------------------------------
-@dataclass(frozen=True)
-class Check:
-    """A claim's condition, measured: whether it holds, the figures that decide it, and its
-    margin (how far the measurement lies from the threshold, positive when it holds)."""
-
-    holds: bool
-    evidence: str
-    margin: float
 
 
 def overshoots(

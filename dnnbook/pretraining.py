@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from dnnbook.claims import Check
 from dnnbook.data import Splits
 from dnnbook.engine import backend
 from dnnbook.experiments import compare, concat, per_seed, say, summarize
@@ -412,16 +413,6 @@ def transfer_runs(
         compare_runs({UNFROZEN: configs["B on A (all 3)"]}, data_for_seed, seeds, at_once),
     ]
     return concat(frames, [*configs, UNFROZEN])
-
-
-@dataclass(frozen=True)
-class Check:
-    """A claim's condition, measured: whether it holds, the evidence that decided it, and the
-    margin (how far the measurement lies inside its threshold, in the claim's units)."""
-
-    holds: bool
-    evidence: str
-    margin: float
 
 
 def error_cut(

@@ -8,7 +8,6 @@ passes; negative log-likelihood and calibration (ECE, reliability) score the pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import keras
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dnnbook import stats
+from dnnbook.claims import Check
 from dnnbook.data import Splits
 
 
@@ -201,23 +201,6 @@ def summary(frame: pd.DataFrame, columns: tuple[str, ...], digits: int = 3) -> p
 
 
 # --- the conditions of the chapter's claims -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Check:
-    """What a claim's condition found: whether it ``holds``, the ``evidence`` (the figures that
-    decide it) and the ``margin``: how far the measured value lies from the threshold, in the
-    claim's own units (positive when it holds; the smallest when several conditions must)."""
-
-    holds: bool
-    evidence: str
-    margin: float
-
-    def claim(self, statement: str, figure: str | None = None) -> dict:
-        """Show the claim ``statement`` decided by this check (see :func:`dnnbook.claims.claim`)."""
-        from dnnbook import claims
-
-        return claims.claim(statement, self.holds, self.evidence, margin=self.margin, figure=figure)
 
 
 def _ci(d: stats.Interval) -> str:
