@@ -17,7 +17,7 @@ JAX_SPEC ?= jax>=0.4.30
 APT_GET := $(shell command -v apt-get 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick benchmarks clean help
+.PHONY: lint book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick benchmarks clean help
 
 help:
 	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch JOBS=auto|N   build the executed book"
@@ -110,7 +110,12 @@ colab-check: data
 colab-check-quick: data
 	$(PY) tools/colab_check.py --chapters 00,01 $(COLAB_FLAGS)
 
-test: unit pipeline browser backends colab-check-quick
+# ruff: lint and formatting of the package, tests, benchmarks, tools and chapters (ruff.toml)
+lint: $(VENV)/.base
+	$(VENV)/bin/ruff check dnnbook tests benchmarks tools chapters
+	$(VENV)/bin/ruff format --check dnnbook tests benchmarks tools chapters
+
+test: lint unit pipeline browser backends colab-check-quick
 
 benchmarks: install-all data
 	$(PY) benchmarks/chapter_times.py

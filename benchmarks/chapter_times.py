@@ -3,6 +3,7 @@
 Usage: python benchmarks/chapter_times.py [--backends tensorflow,jax,torch] [--profile quick]
 Each backend executes into its own folder (_build/bench-<backend>), leaving the book alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,14 +27,27 @@ def main() -> None:
     for backend in args.backends.split(","):
         build = ROOT / "_build" / f"bench-{backend}"
         env = {**os.environ, "DNNBOOK_BUILD": str(build)}
-        cmd = [sys.executable, "-m", "dnnbook", "execute", "--profile", args.profile, "--backend", backend]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dnnbook",
+            "execute",
+            "--profile",
+            args.profile,
+            "--backend",
+            backend,
+        ]
         if args.chapters:
             cmd += ["--chapters", args.chapters]
         print(f"== {backend}: {' '.join(cmd[1:])}", flush=True)
         start = time.perf_counter()
         rc = subprocess.call(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         total = time.perf_counter() - start
-        status = json.loads((build / "executed" / "status.json").read_text()) if (build / "executed" / "status.json").exists() else {}
+        status = (
+            json.loads((build / "executed" / "status.json").read_text())
+            if (build / "executed" / "status.json").exists()
+            else {}
+        )
         table[backend] = {name: s["seconds"] for name, s in status.items()}
         table[backend]["(command, incl. start-up)"] = round(total, 1)
         if rc:

@@ -7,16 +7,17 @@ initialization (eager, one call per probe), then with :class:`dnnbook.gradients.
 pass for both), run eagerly and compiled once per fit (TensorFlow); by default it compiles for
 fits of ``compile_from`` epochs or more.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
 
-import dnnbook  # noqa: F401
 import keras
 import numpy as np
 
-from dnnbook import data, models, gradients, runtime
+import dnnbook  # noqa: F401
+from dnnbook import data, gradients, models, runtime
 
 
 class OneOffProbes(keras.callbacks.Callback):
@@ -72,29 +73,46 @@ def main() -> None:
 
     x, y = d.x_valid[:256], d.y_valid[:256]
     timings = {}
-    variants = (("plain fit", None), ("one-off probes", OneOffProbes(x, y)),
-                ("EpochProbe, eager", gradients.EpochProbe(x, y, compile_from=args.epochs + 1)),
-                ("EpochProbe, compiled", gradients.EpochProbe(x, y, compile_from=1)))
+    variants = (
+        ("plain fit", None),
+        ("one-off probes", OneOffProbes(x, y)),
+        ("EpochProbe, eager", gradients.EpochProbe(x, y, compile_from=args.epochs + 1)),
+        ("EpochProbe, compiled", gradients.EpochProbe(x, y, compile_from=1)),
+    )
     for name, probe in variants:
         m = model()
         timed = Timed(probe) if probe else None
         start = time.perf_counter()
-        m.fit(d.x_train, d.y_train, epochs=args.epochs, batch_size=32, verbose=0,
-              callbacks=[timed] if timed else [])
-        timings[name] = (time.perf_counter() - start, timed.seconds if timed else 0.0,
-                         timed.calls if timed else [])
+        m.fit(
+            d.x_train,
+            d.y_train,
+            epochs=args.epochs,
+            batch_size=32,
+            verbose=0,
+            callbacks=[timed] if timed else [],
+        )
+        timings[name] = (
+            time.perf_counter() - start,
+            timed.seconds if timed else 0.0,
+            timed.calls if timed else [],
+        )
     plain = timings["plain fit"][0]
     print(f"plain fit: {plain:.2f} s for {args.epochs} epochs")
     for name, _ in variants[1:]:
         wall, in_probes, calls = timings[name]
         epoch = (wall - in_probes) / args.epochs
         later = float(np.median(calls[1:])) if len(calls) > 1 else float("nan")
-        print(f"{name:>20}: fit {wall:.2f} s, of which {in_probes:.2f} s in the probes: overhead "
-              f"{in_probes / (wall - in_probes):.1%} of the training time it observes; first call "
-              f"{calls[0] * 1e3:.0f} ms, later calls {later * 1e3:.0f} ms each = {later / epoch:.1%} of an epoch")
+        print(
+            f"{name:>20}: fit {wall:.2f} s, of which {in_probes:.2f} s in the probes: overhead "
+            f"{in_probes / (wall - in_probes):.1%} of the training time it observes; first call "
+            f"{calls[0] * 1e3:.0f} ms, later calls {later * 1e3:.0f} ms each = {later / epoch:.1%} of an epoch"
+        )
     default = gradients.EpochProbe(x, y).compile_from
-    print(f"EpochProbe's default for {args.epochs} epochs: {'compiled' if args.epochs >= default else 'eager'} "
-          f"(compiled from {default} epochs)")
+    print(
+        f"EpochProbe's default for {args.epochs} epochs: {'compiled' if args.epochs >= default else 'eager'} "
+        f"(compiled from {default} epochs)"
+    )
+
 
 if __name__ == "__main__":
     main()

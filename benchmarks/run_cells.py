@@ -8,6 +8,7 @@ cell's last expression (figures aside) and time. Name the cells a section needs:
 benchmarks/gpu_full.sh installed the bundle: e.g.
   python benchmarks/run_cells.py 01 "cfg = dnnbook.profiles.get" "fmnist = data.standardize" clip_mlp clip_runs
 """
+
 from __future__ import annotations
 
 import argparse

@@ -3,16 +3,17 @@
 Prints figures; asserts nothing. Usage: python benchmarks/throughput.py [--seeds 5] [--epochs 5]
 Run it on an otherwise idle machine: other processes make every figure worse.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import time
 
-import dnnbook  # noqa: F401  (quiets backend logs before Keras is imported)
 import keras
 import numpy as np
 
+import dnnbook  # noqa: F401  (quiets backend logs before Keras is imported)
 from dnnbook import data, experiments, models, runtime
 from dnnbook.engine import backend
 
@@ -32,7 +33,7 @@ def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
         start = time.perf_counter()
         keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
         best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
+    return 2 * n**3 / best
 
 
 def main() -> None:
@@ -54,30 +55,42 @@ def main() -> None:
     # plain fits (one step per call, Keras's default), then the same with lockstep's steps per
     # call, so that the lockstep speed-up can be told apart from that of fewer calls
     same = f"sequential, {spe} steps/call"
-    for name, factory, kw in (("sequential", make(), {"lockstep": False}),
-                              (same, make(steps_per_execution=spe), {"lockstep": False}),
-                              ("lockstep", make(), {})):
+    for name, factory, kw in (
+        ("sequential", make(), {"lockstep": False}),
+        (same, make(steps_per_execution=spe), {"lockstep": False}),
+        ("lockstep", make(), {}),
+    ):
         start = time.perf_counter()
         runs[name] = experiments.run({"baseline": factory}, d, seeds, epochs=args.epochs, **kw)
         walls[name] = time.perf_counter() - start
     examples = args.n_train * args.epochs * args.seeds
-    fit_s = {name: (df["epoch_time"] * df["lockstep"]).groupby(df["seed"]).sum().iloc[0]
-             if name == "lockstep" else df["epoch_time"].sum() for name, df in runs.items()}
-    for name, df in runs.items():
+    fit_s = {
+        name: (df["epoch_time"] * df["lockstep"]).groupby(df["seed"]).sum().iloc[0]
+        if name == "lockstep"
+        else df["epoch_time"].sum()
+        for name, df in runs.items()
+    }
+    for name in runs:
         rate = examples / fit_s[name]
         flops = rate * TRAIN_FLOPS_PER_EXAMPLE
-        print(f"{name:>24}: {args.seeds} seeds × {args.epochs} epochs × {args.n_train} examples in "
-              f"{walls[name]:.1f} s wall ({fit_s[name]:.1f} s in fit): {rate:,.0f} examples/s, "
-              f"{flops / 1e9:.2f} GFLOP/s = {flops / peak:.1%} of the matmul peak")
+        print(
+            f"{name:>24}: {args.seeds} seeds × {args.epochs} epochs × {args.n_train} examples in "
+            f"{walls[name]:.1f} s wall ({fit_s[name]:.1f} s in fit): {rate:,.0f} examples/s, "
+            f"{flops / 1e9:.2f} GFLOP/s = {flops / peak:.1%} of the matmul peak"
+        )
     cols = ["loss", "val_loss", "val_accuracy", "test_accuracy"]
     seq = runs["sequential"]
     for name in (same, "lockstep"):
         gap = float(np.abs(seq[cols].to_numpy() - runs[name][cols].to_numpy()).max())
-        print(f"{name} speed-up over {args.seeds} sequential fits: "
-              f"{walls['sequential'] / walls[name]:.2f}× wall "
-              f"({fit_s['sequential'] / fit_s[name]:.2f}× in fit); largest metric difference: {gap:.2e}")
-    print(f"lockstep speed-up over {args.seeds} sequential fits of {spe} steps per call: "
-          f"{walls[same] / walls['lockstep']:.2f}× wall ({fit_s[same] / fit_s['lockstep']:.2f}× in fit)")
+        print(
+            f"{name} speed-up over {args.seeds} sequential fits: "
+            f"{walls['sequential'] / walls[name]:.2f}× wall "
+            f"({fit_s['sequential'] / fit_s[name]:.2f}× in fit); largest metric difference: {gap:.2e}"
+        )
+    print(
+        f"lockstep speed-up over {args.seeds} sequential fits of {spe} steps per call: "
+        f"{walls[same] / walls['lockstep']:.2f}× wall ({fit_s[same] / fit_s['lockstep']:.2f}× in fit)"
+    )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -10,6 +10,7 @@ Layers: the core (``data``, ``models``, ``experiments``, ``stats``, ``claims``, 
 ``optimizers``, ``regularization``); the training engine (``dnnbook.engine``: seeds in
 lockstep); the book pipeline (``dnnbook.book``: execute, validate, build).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -19,20 +20,34 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 JAX_DETERMINISM_FLAG = "--xla_gpu_deterministic_ops=true"
-if (os.environ["KERAS_BACKEND"] == "jax"
-        and os.environ.get("DNNBOOK_JAX_DETERMINISTIC", os.environ.get("DNNBOOK_DETERMINISTIC", "1")) != "0"
-        and "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", "")):
+if (
+    os.environ["KERAS_BACKEND"] == "jax"
+    and os.environ.get("DNNBOOK_JAX_DETERMINISTIC", os.environ.get("DNNBOOK_DETERMINISTIC", "1"))
+    != "0"
+    and "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", "")
+):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + JAX_DETERMINISM_FLAG).strip()
 
 __version__ = "0.1.0"
 
 _SUBMODULES = {
     # core
-    "claims", "data", "experiments", "models", "plots", "profiles", "runtime", "stats",
+    "claims",
+    "data",
+    "experiments",
+    "models",
+    "plots",
+    "profiles",
+    "runtime",
+    "stats",
     # one topic module per chapter
-    "gradients", "pretraining", "optimizers", "regularization",
+    "gradients",
+    "pretraining",
+    "optimizers",
+    "regularization",
     # the training engine and the book pipeline
-    "engine", "book",
+    "engine",
+    "book",
 }
 
 

@@ -2,6 +2,7 @@
 
 Every table and plot in the book is a view of the frame :func:`run` returns.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,29 +30,51 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _finish(frame: pd.DataFrame, model: keras.Model, data: Splits, seed: int, batch_size: int,
-            evaluate_test: bool, lockstep: int) -> pd.DataFrame:
+def _finish(
+    frame: pd.DataFrame,
+    model: keras.Model,
+    data: Splits,
+    seed: int,
+    batch_size: int,
+    evaluate_test: bool,
+    lockstep: int,
+) -> pd.DataFrame:
     """Add seed/epoch columns (and test metrics) to one run's history, in a fixed column order."""
     n = len(frame)  # early stopping may end before ``epochs``
     first = [c for c in METRICS if c in frame.columns]
     scores = {c: frame.pop(c).iloc[0] for c in ("test_loss", "test_accuracy") if c in frame.columns}
-    frame = frame[first + [c for c in frame.columns if c not in first and c != "epoch_time"] + ["epoch_time"]]
+    frame = frame[
+        first + [c for c in frame.columns if c not in first and c != "epoch_time"] + ["epoch_time"]
+    ]
     frame.insert(0, "epoch", np.arange(1, n + 1))
     frame.insert(0, "seed", int(seed))
     frame["lockstep"] = lockstep
     if evaluate_test:
         if not scores:  # lockstep evaluates all replicas in one call and passes their scores in
-            test_loss, test_acc = model.evaluate(data.x_test, data.y_test, verbose=0,
-                                                 batch_size=max(batch_size, 256))[:2]
+            test_loss, test_acc = model.evaluate(
+                data.x_test, data.y_test, verbose=0, batch_size=max(batch_size, 256)
+            )[:2]
             scores = {"test_loss": test_loss, "test_accuracy": test_acc}
-        frame["test_loss"], frame["test_accuracy"] = float(scores["test_loss"]), float(scores["test_accuracy"])
+        frame["test_loss"], frame["test_accuracy"] = (
+            float(scores["test_loss"]),
+            float(scores["test_accuracy"]),
+        )
     return frame
 
 
-def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, batch_size: int = 32,
-          callbacks: Iterable[keras.callbacks.Callback] = (), evaluate_test: bool = True,
-          fit_kwargs: Mapping[str, Any] | None = None, order_seed: int | None = None,
-          epoch_logs: EpochLogFns | None = None) -> tuple[pd.DataFrame, keras.Model]:
+def train(
+    make_model: ModelFactory,
+    data: Splits,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int = 32,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    evaluate_test: bool = True,
+    fit_kwargs: Mapping[str, Any] | None = None,
+    order_seed: int | None = None,
+    epoch_logs: EpochLogFns | None = None,
+) -> tuple[pd.DataFrame, keras.Model]:
     """Seed, build (``make_model`` returns a compiled model), fit and evaluate one run.
 
     ``seed`` sets the initial weights (and dropout masks); ``order_seed`` (default ``seed``)
@@ -70,16 +93,24 @@ def train(make_model: ModelFactory, data: Splits, *, seed: int, epochs: int, bat
     if all(lockstep_safe(c) or isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks):
         backend.looped(model)  # no callback between two steps: several per call, with JAX on a GPU
     seed_everything(seed if order_seed is None else order_seed)
-    hist = model.fit(data.x_train, data.y_train, validation_data=(data.x_valid, data.y_valid),
-                     epochs=epochs, batch_size=batch_size, verbose=0,
-                     callbacks=[timer, *([EpochLogs(epoch_logs)] if epoch_logs else []), *callbacks],
-                     **dict(fit_kwargs or {}))
+    hist = model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_valid, data.y_valid),
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=[timer, *([EpochLogs(epoch_logs)] if epoch_logs else []), *callbacks],
+        **dict(fit_kwargs or {}),
+    )
     frame = pd.DataFrame(hist.history)
-    frame["epoch_time"] = timer.times[:len(frame)]
+    frame["epoch_time"] = timer.times[: len(frame)]
     return _finish(frame, model, data, seed, batch_size, evaluate_test, 1), model
 
 
-def _replicas(make_model: ModelFactory, seeds: list[int], callbacks: list, fit_kwargs) -> tuple[list, str | None]:
+def _replicas(
+    make_model: ModelFactory, seeds: list[int], callbacks: list, fit_kwargs
+) -> tuple[list, str | None]:
     """The models of ``seeds`` built for lockstep, or ``[]`` and why they cannot train in it."""
     seed_everything(seeds[0])
     first = make_model()
@@ -101,11 +132,20 @@ def _served(callbacks: Iterable[keras.callbacks.Callback], runs: list[tuple[str,
             c.runs = list(runs)
 
 
-def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int], *, epochs: int,
-        batch_size: int = 32, callbacks: Callable[[], list] | Mapping[str, Callable[[], list]] | None = None,
-        evaluate_test: bool = True, models: MutableMapping | None = None,
-        fit_kwargs: Mapping[str, Any] | None = None, epoch_logs: EpochLogFns | None = None,
-        lockstep: bool | None = None) -> pd.DataFrame:
+def run(
+    configs: Mapping[str, ModelFactory],
+    data: Splits,
+    seeds: Iterable[int],
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    callbacks: Callable[[], list] | Mapping[str, Callable[[], list]] | None = None,
+    evaluate_test: bool = True,
+    models: MutableMapping | None = None,
+    fit_kwargs: Mapping[str, Any] | None = None,
+    epoch_logs: EpochLogFns | None = None,
+    lockstep: bool | None = None,
+) -> pd.DataFrame:
     """Train every config for every seed; return the tidy history of all runs.
 
     ``configs`` maps a name to a factory returning a fresh compiled model. Each seed sets a
@@ -128,34 +168,60 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
     if not configs or not seeds:
         raise ValueError("run needs at least one config and one seed")
     if isinstance(callbacks, Mapping) and set(callbacks) - set(configs):
-        raise KeyError(f"callbacks for unknown configs {', '.join(sorted(set(callbacks) - set(configs)))}; "
-                       f"configs: {', '.join(configs)}")
-    factories = {name: callbacks.get(name) if isinstance(callbacks, Mapping) else callbacks for name in configs}
+        raise KeyError(
+            f"callbacks for unknown configs {', '.join(sorted(set(callbacks) - set(configs)))}; "
+            f"configs: {', '.join(configs)}"
+        )
+    factories = {
+        name: callbacks.get(name) if isinstance(callbacks, Mapping) else callbacks
+        for name in configs
+    }
     plans, groups = {}, {}  # name -> (callbacks made, replicas, reason); group key -> names
     for name, make_model in configs.items():
         made = list(factories[name]()) if factories[name] else []
         together = lockstep is not False and len(seeds) > 1
-        plans[name] = (made, *(_replicas(make_model, seeds, made, fit_kwargs) if together else ([], None)))
-        replicas = plans[name][1]  # configs without callbacks and of one signature train as one model
-        groups.setdefault(engine.signature(replicas[0]) if replicas and not made else name, []).append(name)
+        plans[name] = (
+            made,
+            *(_replicas(make_model, seeds, made, fit_kwargs) if together else ([], None)),
+        )
+        replicas = plans[name][
+            1
+        ]  # configs without callbacks and of one signature train as one model
+        groups.setdefault(
+            engine.signature(replicas[0]) if replicas and not made else name, []
+        ).append(name)
     total, k, done = len(configs) * len(seeds), 0, {}
     for names in groups.values():
         made, replicas, reason = plans[names[0]]
         start = time.perf_counter()
         if replicas:
             models_ = [m for name in names for m in plans[name][1]]
-            histories = engine.fit(models_, data, epochs=epochs, batch_size=batch_size, order_seed=seeds[0],
-                                   evaluate_test=evaluate_test, epoch_logs=epoch_logs, fit_kwargs=fit_kwargs,
-                                   callbacks=made)
-            _served(made, [(names[0], seed) for seed in seeds])  # a group with callbacks is one config
+            histories = engine.fit(
+                models_,
+                data,
+                epochs=epochs,
+                batch_size=batch_size,
+                order_seed=seeds[0],
+                evaluate_test=evaluate_test,
+                epoch_logs=epoch_logs,
+                fit_kwargs=fit_kwargs,
+                callbacks=made,
+            )
+            _served(
+                made, [(names[0], seed) for seed in seeds]
+            )  # a group with callbacks is one config
             others = f", {len(names)} configs together" if len(names) > 1 else ""
             for j, name in enumerate(names):
-                done[name] = [(seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(models_)), m)
-                              for seed, h, m in zip(seeds, histories[j * len(seeds):], plans[name][1])]
+                done[name] = [
+                    (seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(models_)), m)
+                    for seed, h, m in zip(seeds, histories[j * len(seeds) :], plans[name][1])
+                ]
                 k += len(seeds)
                 accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done[name])
-                say(f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep{others}: val_accuracy {accs} "
-                    f"({time.perf_counter() - start:.1f} s)")
+                say(
+                    f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep{others}: val_accuracy {accs} "
+                    f"({time.perf_counter() - start:.1f} s)"
+                )
             continue
         name, done[name] = names[0], []
         if reason:
@@ -163,13 +229,24 @@ def run(configs: Mapping[str, ModelFactory], data: Splits, seeds: Iterable[int],
         for i, seed in enumerate(seeds):
             k, start = k + 1, time.perf_counter()
             fresh = made if i == 0 else (list(factories[name]()) if factories[name] else [])
-            frame, model = train(configs[name], data, seed=seed, epochs=epochs, batch_size=batch_size,
-                                 callbacks=fresh, evaluate_test=evaluate_test, fit_kwargs=fit_kwargs,
-                                 order_seed=seeds[0], epoch_logs=epoch_logs)
+            frame, model = train(
+                configs[name],
+                data,
+                seed=seed,
+                epochs=epochs,
+                batch_size=batch_size,
+                callbacks=fresh,
+                evaluate_test=evaluate_test,
+                fit_kwargs=fit_kwargs,
+                order_seed=seeds[0],
+                epoch_logs=epoch_logs,
+            )
             _served(fresh, [(name, seed)])
             done[name].append((seed, frame, model))
-            say(f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
-                f"({time.perf_counter() - start:.1f} s)")
+            say(
+                f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
+                f"({time.perf_counter() - start:.1f} s)"
+            )
     frames = []
     for name in configs:
         for seed, frame, model in done[name]:
@@ -188,8 +265,9 @@ def final(df: pd.DataFrame) -> pd.DataFrame:
     return df.loc[idx].reset_index(drop=True)
 
 
-def summarize(df: pd.DataFrame, metric: str = "val_accuracy", *, best: bool = False,
-              level: float = 0.95) -> pd.DataFrame:
+def summarize(
+    df: pd.DataFrame, metric: str = "val_accuracy", *, best: bool = False, level: float = 0.95
+) -> pd.DataFrame:
     """Per config: mean, std, CI and n of ``metric`` at the last epoch (or its best, ``best=True``)."""
     if metric not in df.columns:
         raise KeyError(f"no column {metric!r}; columns: {', '.join(df.columns)}")
@@ -201,8 +279,16 @@ def summarize(df: pd.DataFrame, metric: str = "val_accuracy", *, best: bool = Fa
     rows = []
     for name, group in per_run.groupby("config", observed=True, sort=False):
         ci = mean_ci(group[metric].to_numpy(), level)
-        rows.append({"config": name, "mean": ci.mean, "std": ci.std, "ci_low": ci.low,
-                     "ci_high": ci.high, "n": ci.n})
+        rows.append(
+            {
+                "config": name,
+                "mean": ci.mean,
+                "std": ci.std,
+                "ci_low": ci.low,
+                "ci_high": ci.high,
+                "n": ci.n,
+            }
+        )
     return pd.DataFrame(rows).set_index("config")
 
 
@@ -218,12 +304,21 @@ def per_run(df: pd.DataFrame, metric: str = "val_accuracy") -> pd.DataFrame:
     if metric not in df.columns:
         raise KeyError(f"no column {metric!r}; columns: {', '.join(df.columns)}")
     rows = []
-    for (name, seed), g in df.sort_values("epoch", kind="stable").groupby(["config", "seed"], observed=True):
+    for (name, seed), g in df.sort_values("epoch", kind="stable").groupby(
+        ["config", "seed"], observed=True
+    ):
         values = g[metric].to_numpy(dtype=float)
         found = not np.isnan(values).all()
         i = int((np.nanargmin if "loss" in metric else np.nanargmax)(values)) if found else None
-        rows.append({"config": name, "seed": seed, "best": values[i] if found else np.nan,
-                     "best epoch": g["epoch"].iloc[i] if found else np.nan, "last": values[-1]})
+        rows.append(
+            {
+                "config": name,
+                "seed": seed,
+                "best": values[i] if found else np.nan,
+                "best epoch": g["epoch"].iloc[i] if found else np.nan,
+                "last": values[-1],
+            }
+        )
     out = pd.DataFrame(rows).astype({"config": df["config"].dtype})  # a categorical keeps its order
     return out.set_index(["config", "seed"])
 
@@ -253,8 +348,13 @@ def format_table(summary: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     """Round a summary table for display as ``mean ± std [low, high]`` strings."""
     fmt = f"{{:.{digits}f}}"
     out = pd.DataFrame(index=summary.index)
-    out["mean ± std"] = [f"{fmt.format(m)} ± {fmt.format(s)}" for m, s in zip(summary["mean"], summary["std"])]
-    out["95% CI"] = [f"[{fmt.format(lo)}, {fmt.format(hi)}]" for lo, hi in zip(summary["ci_low"], summary["ci_high"])]
+    out["mean ± std"] = [
+        f"{fmt.format(m)} ± {fmt.format(s)}" for m, s in zip(summary["mean"], summary["std"])
+    ]
+    out["95% CI"] = [
+        f"[{fmt.format(lo)}, {fmt.format(hi)}]"
+        for lo, hi in zip(summary["ci_low"], summary["ci_high"])
+    ]
     out["n"] = summary["n"].astype(int)
     return out
 

@@ -1,22 +1,38 @@
 """One plotting style for the whole book: learning curves with bands, grids, CI bars."""
+
 from __future__ import annotations
 
 from typing import Sequence
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 STYLE = {
-    "figure.figsize": (7.0, 4.0), "figure.dpi": 110, "savefig.dpi": 110,
-    "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8, "legend.framealpha": 0.8,
-    "xtick.labelsize": 9, "ytick.labelsize": 9, "lines.linewidth": 1.6,
+    "figure.figsize": (7.0, 4.0),
+    "figure.dpi": 110,
+    "savefig.dpi": 110,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "legend.framealpha": 0.8,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "lines.linewidth": 1.6,
 }
-LABELS = {"loss": "training loss", "accuracy": "training accuracy", "val_loss": "validation loss",
-          "val_accuracy": "validation accuracy", "test_accuracy": "test accuracy",
-          "epoch_time": "seconds per epoch"}
+LABELS = {
+    "loss": "training loss",
+    "accuracy": "training accuracy",
+    "val_loss": "validation loss",
+    "val_accuracy": "validation accuracy",
+    "test_accuracy": "test accuracy",
+    "epoch_time": "seconds per epoch",
+}
 
 
 def style() -> None:
@@ -29,8 +45,14 @@ def label(metric: str) -> str:
     return LABELS.get(metric, metric.replace("_", " "))
 
 
-def learning_curves(df: pd.DataFrame, metrics: Sequence[str] = ("val_accuracy",), *,
-                    band: str = "std", logy: bool = False, title: str | None = None):
+def learning_curves(
+    df: pd.DataFrame,
+    metrics: Sequence[str] = ("val_accuracy",),
+    *,
+    band: str = "std",
+    logy: bool = False,
+    title: str | None = None,
+):
     """Mean over seeds per config and epoch, with a band (``std`` or ``minmax``) over seeds.
 
     One panel per metric, one legend below the panels; ``logy`` puts the loss panels on a
@@ -46,9 +68,14 @@ def learning_curves(df: pd.DataFrame, metrics: Sequence[str] = ("val_accuracy",)
         for name, g in df.groupby("config", observed=True, sort=False):
             stats = g.groupby("epoch")[metric].agg(["mean", "std", "min", "max", "count"])
             x = stats.index.to_numpy()
-            line, = ax.plot(x, stats["mean"], label=f"{name}", marker="o" if len(x) < 12 else None, ms=3)
+            (line,) = ax.plot(
+                x, stats["mean"], label=f"{name}", marker="o" if len(x) < 12 else None, ms=3
+            )
             if band == "std":
-                lo, hi = stats["mean"] - stats["std"].fillna(0), stats["mean"] + stats["std"].fillna(0)
+                lo, hi = (
+                    stats["mean"] - stats["std"].fillna(0),
+                    stats["mean"] + stats["std"].fillna(0),
+                )
             else:
                 lo, hi = stats["min"], stats["max"]
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.18, linewidth=0)
@@ -60,8 +87,15 @@ def learning_curves(df: pd.DataFrame, metrics: Sequence[str] = ("val_accuracy",)
     n = int(df.groupby(["config"], observed=True)["seed"].nunique().min())
     handles, labels = axes[0][0].get_legend_handles_labels()
     spread = "±1 std" if band == "std" else "min–max"
-    fig.legend(handles, labels, loc="lower center", ncol=min(n_configs, 4), frameon=False,
-               title=f"mean over {n} seeds, band {spread}", bbox_to_anchor=(0.5, 0.0))
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=min(n_configs, 4),
+        frameon=False,
+        title=f"mean over {n} seeds, band {spread}",
+        bbox_to_anchor=(0.5, 0.0),
+    )
     if title:
         fig.suptitle(title)
     rows = -(-n_configs // 4)
@@ -69,8 +103,15 @@ def learning_curves(df: pd.DataFrame, metrics: Sequence[str] = ("val_accuracy",)
     return fig
 
 
-def image_grid(images: np.ndarray, labels: Sequence[int], class_names: Sequence[str], *,
-               n_cols: int = 10, n_rows: int = 3, title: str | None = None):
+def image_grid(
+    images: np.ndarray,
+    labels: Sequence[int],
+    class_names: Sequence[str],
+    *,
+    n_cols: int = 10,
+    n_rows: int = 3,
+    title: str | None = None,
+):
     """A grid of images with their class names; returns the figure."""
     style()
     n = min(len(images), n_cols * n_rows)
@@ -86,8 +127,13 @@ def image_grid(images: np.ndarray, labels: Sequence[int], class_names: Sequence[
     return fig
 
 
-def ci_bars(summary: pd.DataFrame, *, xlabel: str = "validation accuracy", title: str | None = None,
-            reference: float | None = None):
+def ci_bars(
+    summary: pd.DataFrame,
+    *,
+    xlabel: str = "validation accuracy",
+    title: str | None = None,
+    reference: float | None = None,
+):
     """Horizontal mean bars with 95% CI whiskers, one per config of a summary table."""
     style()
     fig, ax = plt.subplots(figsize=(STYLE["figure.figsize"][0], 0.45 * len(summary) + 1.2))

@@ -4,6 +4,7 @@
 settings live in one section per chapter (``cfg.section("gradients")``), so a chapter's
 notebook never hard-codes a size.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,11 +19,11 @@ class Profile:
     """Sizes for one profile. Common fields first; per-chapter sections in ``sections``."""
 
     name: str
-    n_train: int            # Fashion-MNIST training images used (validation is split off the rest)
-    n_valid: int            # validation images, split from the training set
-    n_test: int             # test images (never used to choose anything)
-    epochs: int             # epochs for the baseline-sized runs
-    n_seeds: int            # seeds per comparison
+    n_train: int  # Fashion-MNIST training images used (validation is split off the rest)
+    n_valid: int  # validation images, split from the training set
+    n_test: int  # test images (never used to choose anything)
+    epochs: int  # epochs for the baseline-sized runs
+    n_seeds: int  # seeds per comparison
     batch_size: int = 32
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -48,45 +49,145 @@ class Profile:
 # --- per-chapter sections: one block per chapter, {"quick": {...}, "full": {...}} -----------
 # chapter 1: vanishing and exploding gradients
 _GRADIENTS: dict[str, dict[str, Any]] = {
-    "quick": {"depth": 20, "width": 100, "probe_batch": 256, "n_train": 1000, "n_valid": 1000,
-              "epochs": 3, "learning_rate": 0.01, "dying_depth": 5, "dying_learning_rate": 0.01,
-              "bn_depth": 10, "clip_depth": 5, "clip_learning_rate": 1.0,
-              "explode_depths": (5, 10, 20)},
-    "full": {"depth": 50, "width": 100, "probe_batch": 256, "n_train": 55000, "n_valid": 5000,
-             "epochs": 10, "learning_rate": 0.01, "dying_depth": 5, "dying_learning_rate": 0.01,
-             "bn_depth": 20, "clip_depth": 5, "clip_learning_rate": 1.0,
-             "explode_depths": (5, 10, 20, 50)}}
+    "quick": {
+        "depth": 20,
+        "width": 100,
+        "probe_batch": 256,
+        "n_train": 1000,
+        "n_valid": 1000,
+        "epochs": 3,
+        "learning_rate": 0.01,
+        "dying_depth": 5,
+        "dying_learning_rate": 0.01,
+        "bn_depth": 10,
+        "clip_depth": 5,
+        "clip_learning_rate": 1.0,
+        "explode_depths": (5, 10, 20),
+    },
+    "full": {
+        "depth": 50,
+        "width": 100,
+        "probe_batch": 256,
+        "n_train": 55000,
+        "n_valid": 5000,
+        "epochs": 10,
+        "learning_rate": 0.01,
+        "dying_depth": 5,
+        "dying_learning_rate": 0.01,
+        "bn_depth": 20,
+        "clip_depth": 5,
+        "clip_learning_rate": 1.0,
+        "explode_depths": (5, 10, 20, 50),
+    },
+}
 # chapter 2: pretrained layers
 _PRETRAINING: dict[str, dict[str, Any]] = {
-    "quick": {"n_seeds": 5, "n_b_train": 200, "a_epochs": 5, "b_frozen_epochs": 4, "b_tuned_epochs": 8,
-              "pretext_epochs": 8, "gan_epochs": 5, "n_labels": 500, "few_epochs": 10,
-              "curve_labels": (100, 2000), "curve_seeds": 3},
-    "full": {"n_seeds": 20, "n_b_train": 200, "a_epochs": 20, "b_frozen_epochs": 5, "b_tuned_epochs": 15,
-             "pretext_epochs": 20, "gan_epochs": 30, "n_labels": 500, "few_epochs": 20,
-             "curve_labels": (100, 2000, 10000), "curve_seeds": 10}}
+    "quick": {
+        "n_seeds": 5,
+        "n_b_train": 200,
+        "a_epochs": 5,
+        "b_frozen_epochs": 4,
+        "b_tuned_epochs": 8,
+        "pretext_epochs": 8,
+        "gan_epochs": 5,
+        "n_labels": 500,
+        "few_epochs": 10,
+        "curve_labels": (100, 2000),
+        "curve_seeds": 3,
+    },
+    "full": {
+        "n_seeds": 20,
+        "n_b_train": 200,
+        "a_epochs": 20,
+        "b_frozen_epochs": 5,
+        "b_tuned_epochs": 15,
+        "pretext_epochs": 20,
+        "gan_epochs": 30,
+        "n_labels": 500,
+        "few_epochs": 20,
+        "curve_labels": (100, 2000, 10000),
+        "curve_seeds": 10,
+    },
+}
 # chapter 3: optimizers and learning-rate schedules
 _OPTIMIZERS: dict[str, dict[str, Any]] = {
-    "quick": {"n_train": 2000, "n_valid": 1000, "n_test": 1000, "epochs": 3, "finder_steps": 120,
-              "n_seeds": 5},
-    "full": {"n_train": 55000, "n_valid": 5000, "n_test": 10000, "epochs": 20, "finder_steps": 500,
-             "n_seeds": 5}}
+    "quick": {
+        "n_train": 2000,
+        "n_valid": 1000,
+        "n_test": 1000,
+        "epochs": 3,
+        "finder_steps": 120,
+        "n_seeds": 5,
+    },
+    "full": {
+        "n_train": 55000,
+        "n_valid": 5000,
+        "n_test": 10000,
+        "epochs": 20,
+        "finder_steps": 500,
+        "n_seeds": 5,
+    },
+}
 # chapter 4: regularization
 _REGULARIZATION: dict[str, dict[str, Any]] = {
-    "quick": {"n_train": 1500, "n_valid": 2000, "n_test": 2000, "noise": 0.1, "depth": 2, "width": 256,
-              "epochs": 15, "batch_size": 64, "learning_rate": 2e-3, "l1": 1e-4, "l2": 1e-3,
-              "dropout_rates": (0.2, 0.5), "max_norms": (0.5, 2.0), "mc_samples": 30,
-              "underfit": {"depth": 1, "width": 8, "dropout": 0.5},
-              "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 4, "max_norm": 1.0,
-                           "n_seeds": 8}},
-    "full": {"n_train": 5000, "n_valid": 5000, "n_test": 10000, "noise": 0.1, "depth": 2, "width": 256,
-             "epochs": 50, "batch_size": 64, "learning_rate": 2e-3, "l1": 1e-4, "l2": 1e-3,
-             "dropout_rates": (0.1, 0.2, 0.3, 0.5), "max_norms": (0.5, 1.0, 2.0, 4.0), "mc_samples": 100,
-             "underfit": {"depth": 1, "width": 8, "dropout": 0.5},
-             "unstable": {"depth": 4, "learning_rate": 0.3, "momentum": 0.9, "epochs": 10, "max_norm": 1.0,
-                          "n_seeds": 8}}}
+    "quick": {
+        "n_train": 1500,
+        "n_valid": 2000,
+        "n_test": 2000,
+        "noise": 0.1,
+        "depth": 2,
+        "width": 256,
+        "epochs": 15,
+        "batch_size": 64,
+        "learning_rate": 2e-3,
+        "l1": 1e-4,
+        "l2": 1e-3,
+        "dropout_rates": (0.2, 0.5),
+        "max_norms": (0.5, 2.0),
+        "mc_samples": 30,
+        "underfit": {"depth": 1, "width": 8, "dropout": 0.5},
+        "unstable": {
+            "depth": 4,
+            "learning_rate": 0.3,
+            "momentum": 0.9,
+            "epochs": 4,
+            "max_norm": 1.0,
+            "n_seeds": 8,
+        },
+    },
+    "full": {
+        "n_train": 5000,
+        "n_valid": 5000,
+        "n_test": 10000,
+        "noise": 0.1,
+        "depth": 2,
+        "width": 256,
+        "epochs": 50,
+        "batch_size": 64,
+        "learning_rate": 2e-3,
+        "l1": 1e-4,
+        "l2": 1e-3,
+        "dropout_rates": (0.1, 0.2, 0.3, 0.5),
+        "max_norms": (0.5, 1.0, 2.0, 4.0),
+        "mc_samples": 100,
+        "underfit": {"depth": 1, "width": 8, "dropout": 0.5},
+        "unstable": {
+            "depth": 4,
+            "learning_rate": 0.3,
+            "momentum": 0.9,
+            "epochs": 10,
+            "max_norm": 1.0,
+            "n_seeds": 8,
+        },
+    },
+}
 
-_CHAPTER_SECTIONS = {"gradients": _GRADIENTS, "pretraining": _PRETRAINING,
-                     "optimizers": _OPTIMIZERS, "regularization": _REGULARIZATION}
+_CHAPTER_SECTIONS = {
+    "gradients": _GRADIENTS,
+    "pretraining": _PRETRAINING,
+    "optimizers": _OPTIMIZERS,
+    "regularization": _REGULARIZATION,
+}
 
 
 def _sections(profile: str) -> Mapping[str, Mapping[str, Any]]:
@@ -94,10 +195,26 @@ def _sections(profile: str) -> Mapping[str, Mapping[str, Any]]:
 
 
 _PROFILES = {
-    "quick": Profile(name="quick", n_train=5000, n_valid=2000, n_test=2000, epochs=10,
-                     n_seeds=3, batch_size=32, sections=_sections("quick")),
-    "full": Profile(name="full", n_train=55000, n_valid=5000, n_test=10000, epochs=30,
-                    n_seeds=5, batch_size=32, sections=_sections("full")),
+    "quick": Profile(
+        name="quick",
+        n_train=5000,
+        n_valid=2000,
+        n_test=2000,
+        epochs=10,
+        n_seeds=3,
+        batch_size=32,
+        sections=_sections("quick"),
+    ),
+    "full": Profile(
+        name="full",
+        n_train=55000,
+        n_valid=5000,
+        n_test=10000,
+        epochs=30,
+        n_seeds=5,
+        batch_size=32,
+        sections=_sections("full"),
+    ),
 }
 
 

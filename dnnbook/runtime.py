@@ -1,4 +1,5 @@
 """Seeding, determinism, log silencing and the one-line environment report."""
+
 from __future__ import annotations
 
 import os
@@ -82,14 +83,24 @@ def _tf_probe() -> None:
 
     x = np.linspace(0, 1, 8 * 4 * 4, dtype="float32").reshape(8, 4, 4)
     y = np.arange(8) % 3
-    model = keras.Sequential([
-        keras.Input((4, 4)), keras.layers.Reshape((4, 4, 1)),
-        keras.layers.Resizing(8, 8, interpolation="bilinear"), keras.layers.Flatten(),
-        keras.layers.Dense(8, kernel_regularizer=keras.regularizers.l1_l2(1e-4, 1e-4)),
-        keras.layers.BatchNormalization(), keras.layers.Activation("relu"), keras.layers.Dropout(0.2),
-        keras.layers.Dense(3, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((4, 4)),
+            keras.layers.Reshape((4, 4, 1)),
+            keras.layers.Resizing(8, 8, interpolation="bilinear"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(8, kernel_regularizer=keras.regularizers.l1_l2(1e-4, 1e-4)),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     try:
         model.fit(x, y, batch_size=4, epochs=1, verbose=0, validation_data=(x, y))
         model.evaluate(x, y, verbose=0)
@@ -114,8 +125,10 @@ def _tf_determinism(probe=_tf_probe) -> str:
 
         tf_config.disable_op_determinism()
         reason = " ".join(str(exc.message if hasattr(exc, "message") else exc).split())[:160]
-        return (f"deterministic ops OFF: TensorFlow {tf.__version__} has no deterministic GPU kernel "
-                f"for an op the book uses ({reason}); results may differ slightly between runs")
+        return (
+            f"deterministic ops OFF: TensorFlow {tf.__version__} has no deterministic GPU kernel "
+            f"for an op the book uses ({reason}); results may differ slightly between runs"
+        )
     return "deterministic ops"
 
 
@@ -152,7 +165,9 @@ def quiet() -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*input_shape.*input_dim.*")
     warnings.filterwarnings("ignore", message=".*Do not pass an `input_shape`.*")
-    warnings.filterwarnings("ignore", message=".*Explicitly requested dtype int64.*")  # JAX ≥ 0.11, 32-bit mode
+    warnings.filterwarnings(
+        "ignore", message=".*Explicitly requested dtype int64.*"
+    )  # JAX ≥ 0.11, 32-bit mode
     if backend_name() == "tensorflow":
         import tensorflow as tf
 
@@ -171,10 +186,17 @@ def environment_line(profile: str | None = None) -> str:
     else:
         import torch as fw
     gpus = gpu_names()
-    device = f"GPU {gpus[0]}" + (f" ×{len(gpus)}" if len(gpus) > 1 else "") if gpus \
+    device = (
+        f"GPU {gpus[0]}" + (f" ×{len(gpus)}" if len(gpus) > 1 else "")
+        if gpus
         else f"CPU {os.cpu_count()} cores"
-    parts = [f"backend {backend} {fw.__version__}", f"keras {keras.__version__}",
-             f"python {platform.python_version()}", device]
+    )
+    parts = [
+        f"backend {backend} {fw.__version__}",
+        f"keras {keras.__version__}",
+        f"python {platform.python_version()}",
+        device,
+    ]
     if profile:
         parts.append(f"profile {profile}")
     from dnnbook.engine.backend import default_steps_per_execution, loops_steps

@@ -1,4 +1,5 @@
 """Small statistics for multi-seed comparisons: mean ± std and Student-t confidence intervals."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,8 +69,10 @@ class Equivalence:
 
     def __str__(self) -> str:
         level = 1 - 2 * self.alpha
-        return (f"difference {self.diff.mean:+.4f}, {level:.0%} CI [{self.diff.low:+.4f}, "
-                f"{self.diff.high:+.4f}] against a margin of ±{self.margin:g} (TOST, n={self.diff.n})")
+        return (
+            f"difference {self.diff.mean:+.4f}, {level:.0%} CI [{self.diff.low:+.4f}, "
+            f"{self.diff.high:+.4f}] against a margin of ±{self.margin:g} (TOST, n={self.diff.n})"
+        )
 
 
 def equivalent(a, b, margin: float, alpha: float = 0.05) -> Equivalence:

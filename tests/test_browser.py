@@ -165,14 +165,18 @@ def test_status_page_has_every_chapter(browser, site):
         assert chapter.name in text and chapter.name in status
 
 
-BROKEN_PAGE = """<html><body><h1>A page</h1>
-<img src="missing.png"><img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==">
+PIXEL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+BROKEN_PAGE = f"""<html><body><h1>A page</h1>
+<img src="missing.png"><img src="{PIXEL}">
 <div class="output traceback"><pre>Traceback (most recent call last):
 ValueError: boom</pre></div>
 <script>console.error("something broke")</script>
 </body></html>"""
-GOOD_PAGE = """<html><body><h1>A page</h1><p>✓ the claim holds — 1 vs 0</p>
-<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="></body></html>"""
+GOOD_PAGE = f"""<html><body><h1>A page</h1><p>✓ the claim holds — 1 vs 0</p>
+<img src="{PIXEL}"></body></html>"""
 
 
 def test_the_checks_catch_a_broken_image_an_error_output_and_a_missing_claim(browser, tmp_path):

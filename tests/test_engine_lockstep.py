@@ -1,4 +1,5 @@
 """Seeds in lockstep (stacked) train the models seed after seed trains, and each replica is treated on its own."""
+
 import keras
 import numpy as np
 import pandas as pd
@@ -16,42 +17,72 @@ def digits():
 def _factory(d, **kw):
     def make():
         if "bias_regularizer" in kw or "bias_constraint" in kw:  # every Dense layer gets kw
-            m = keras.Sequential([keras.Input(d.input_shape), keras.layers.Flatten(),
-                                  *[keras.layers.Dense(32, "relu", **kw) for _ in range(2)],
-                                  keras.layers.Dense(d.n_classes, "softmax", **kw)], name="mlp")
+            m = keras.Sequential(
+                [
+                    keras.Input(d.input_shape),
+                    keras.layers.Flatten(),
+                    *[keras.layers.Dense(32, "relu", **kw) for _ in range(2)],
+                    keras.layers.Dense(d.n_classes, "softmax", **kw),
+                ],
+                name="mlp",
+            )
         else:
             m = models.build_mlp(d.input_shape, d.n_classes, depth=2, width=32, **kw)
         return models.compile_classifier(m, keras.optimizers.SGD(learning_rate=0.05, momentum=0.9))
+
     return make
 
 
 def _assert_same_runs(lock, solo, kept_l, kept_s, seeds, rtol):
-    cols = [c for c in ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "penalty")
-            if c in solo.columns]
+    cols = [
+        c
+        for c in (
+            "loss",
+            "accuracy",
+            "val_loss",
+            "val_accuracy",
+            "test_loss",
+            "test_accuracy",
+            "penalty",
+        )
+        if c in solo.columns
+    ]
     assert list(lock.columns) == list(solo.columns)
-    np.testing.assert_allclose(lock[cols].to_numpy(), solo[cols].to_numpy(), rtol=rtol, atol=rtol / 10)
+    np.testing.assert_allclose(
+        lock[cols].to_numpy(), solo[cols].to_numpy(), rtol=rtol, atol=rtol / 10
+    )
     for seed in seeds:
         for a, b in zip(kept_l[("m", seed)].get_weights(), kept_s[("m", seed)].get_weights()):
             np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol / 10)
     # the replicas really differ from each other (independent seeds)
-    assert not np.allclose(kept_l[("m", seeds[0])].get_weights()[0], kept_l[("m", seeds[1])].get_weights()[0])
+    assert not np.allclose(
+        kept_l[("m", seeds[0])].get_weights()[0], kept_l[("m", seeds[1])].get_weights()[0]
+    )
 
 
-@pytest.mark.parametrize("kw", [
-    dict(batch_norm="before", activation="leaky_relu"),
-    dict(batch_norm="after", activation="prelu", input_batch_norm=True),
-    dict(kernel_regularizer=keras.regularizers.L1L2(1e-4, 1e-3), bias_regularizer=keras.regularizers.L2(1e-3),
-         kernel_constraint=keras.constraints.MaxNorm(0.5, axis=0)),
-    dict(kernel_constraint=keras.constraints.UnitNorm(axis=-1)),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(batch_norm="before", activation="leaky_relu"),
+        dict(batch_norm="after", activation="prelu", input_batch_norm=True),
+        dict(
+            kernel_regularizer=keras.regularizers.L1L2(1e-4, 1e-3),
+            bias_regularizer=keras.regularizers.L2(1e-3),
+            kernel_constraint=keras.constraints.MaxNorm(0.5, axis=0),
+        ),
+        dict(kernel_constraint=keras.constraints.UnitNorm(axis=-1)),
+    ],
+)
 def test_stacked_replicas_equal_solo_runs(digits, kw):
     """Without dropout, each stacked replica of a shallow net trains as its solo run would, up
     to float rounding (a batched product adds in another order)."""
     seeds = [3, 4, 5]
     make = _factory(digits, **kw)
     assert lockstep.why_not(make()) is None
-    logs = {"penalty": lambda m: sum(float(keras.ops.convert_to_numpy(v)) for v in m.losses),
-            "kernel_sum": lambda m: float(np.sum(m.layers[1].get_weights()[0]))}
+    logs = {
+        "penalty": lambda m: sum(float(keras.ops.convert_to_numpy(v)) for v in m.losses),
+        "kernel_sum": lambda m: float(np.sum(m.layers[1].get_weights()[0])),
+    }
     kept_l, kept_s = {}, {}
     run = dict(epochs=3, batch_size=32, epoch_logs=logs, fit_kwargs={"validation_batch_size": 64})
     lock = experiments.run({"m": make}, digits, seeds, models=kept_l, **run)
@@ -63,7 +94,9 @@ def test_stacked_replicas_equal_solo_runs(digits, kw):
         assert (lock["penalty"] > 0).all() and (lock["loss"] > lock["penalty"]).all()
     if "kernel_constraint" in kw:  # the bound holds, and binds (so the test tests it)
         bound = kw["kernel_constraint"].get_config().get("max_value", 1.0)
-        norms = np.linalg.norm(kept_l[("m", 3)].layers[1].get_weights()[0], axis=kw["kernel_constraint"].axis)
+        norms = np.linalg.norm(
+            kept_l[("m", 3)].layers[1].get_weights()[0], axis=kw["kernel_constraint"].axis
+        )
         assert norms.max() <= bound * (1 + 1e-4) and np.isclose(norms.max(), bound, rtol=1e-4)
 
 
@@ -82,13 +115,22 @@ def test_stacked_dropout_draws_each_replica_its_own_masks(digits):
     infer_out = keras.ops.convert_to_numpy(model(x, training=False))
     assert not np.allclose(train_out[:, 0], train_out[:, 1])
     np.testing.assert_allclose(infer_out[:, 0], infer_out[:, 1], rtol=1e-6)
-    np.testing.assert_allclose(infer_out[:, 0], keras.ops.convert_to_numpy(one(x, training=False)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        infer_out[:, 0], keras.ops.convert_to_numpy(one(x, training=False)), rtol=1e-5, atol=1e-6
+    )
 
-    reg = _factory(digits, kernel_regularizer=keras.regularizers.L1L2(1e-3, 1e-2), dropout=0.2,
-                   kernel_constraint=keras.constraints.MaxNorm(1.0, axis=0))
+    reg = _factory(
+        digits,
+        kernel_regularizer=keras.regularizers.L1L2(1e-3, 1e-2),
+        dropout=0.2,
+        kernel_constraint=keras.constraints.MaxNorm(1.0, axis=0),
+    )
     logs = {"penalty": lambda m: sum(float(keras.ops.convert_to_numpy(v)) for v in m.losses)}
     kept: dict = {}
-    runs = [experiments.run({"m": reg}, digits, [3, 4, 5], epochs=2, epoch_logs=logs, models=kept) for _ in range(2)]
+    runs = [
+        experiments.run({"m": reg}, digits, [3, 4, 5], epochs=2, epoch_logs=logs, models=kept)
+        for _ in range(2)
+    ]
     cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "penalty"]
     assert (runs[0]["lockstep"] == 3).all()
     np.testing.assert_array_equal(runs[0][cols].to_numpy(), runs[1][cols].to_numpy())
@@ -102,29 +144,45 @@ def test_stacking_refuses_what_would_couple_the_replicas(digits):
     assert lockstep.why_not(_factory(digits)()) is None
     assert lockstep.why_not(_factory(digits, dropout=0.1, kernel_regularizer="l2")()) is None
     assert "OrthogonalRegularizer" in lockstep.why_not(
-        _factory(digits, kernel_regularizer=keras.regularizers.OrthogonalRegularizer())())
+        _factory(digits, kernel_regularizer=keras.regularizers.OrthogonalRegularizer())()
+    )
     bn = _factory(digits, batch_norm="after")()
     bn.layers[3].gamma_regularizer = keras.regularizers.L2(1e-3)
     assert "gamma_regularizer" in lockstep.why_not(bn)
     active = _factory(digits)()
     active.layers[1].activity_regularizer = keras.regularizers.L2(1e-3)
     assert "activity" in lockstep.why_not(active)
-    assert "bias constraint" in lockstep.why_not(_factory(digits, bias_constraint=keras.constraints.MaxNorm(1.0))())
+    assert "bias constraint" in lockstep.why_not(
+        _factory(digits, bias_constraint=keras.constraints.MaxNorm(1.0))()
+    )
     clipped = _factory(digits)()
-    clipped.compile(optimizer=keras.optimizers.SGD(0.1, clipnorm=1.0), loss="sparse_categorical_crossentropy",
-                    metrics=["accuracy"])
+    clipped.compile(
+        optimizer=keras.optimizers.SGD(0.1, clipnorm=1.0),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     assert "clipnorm" in lockstep.why_not(clipped)
-    masked = keras.Sequential([keras.Input(digits.input_shape), keras.layers.Flatten(), keras.layers.Dense(8),
-                               keras.layers.Dropout(0.5, noise_shape=(None, 1)), keras.layers.Dense(10, "softmax")])
+    masked = keras.Sequential(
+        [
+            keras.Input(digits.input_shape),
+            keras.layers.Flatten(),
+            keras.layers.Dense(8),
+            keras.layers.Dropout(0.5, noise_shape=(None, 1)),
+            keras.layers.Dense(10, "softmax"),
+        ]
+    )
     models.compile_classifier(masked)
     assert "does not act on each feature alone" in lockstep.why_not(masked)
-    assert "not compiled" in lockstep.why_not(models.build_mlp(digits.input_shape, digits.n_classes))
+    assert "not compiled" in lockstep.why_not(
+        models.build_mlp(digits.input_shape, digits.n_classes)
+    )
 
 
 def _sgd_factory(d, optimizer, **kw):
     def make():
         m = models.build_mlp(d.input_shape, d.n_classes, depth=2, width=32, **kw)
         return models.compile_classifier(m, optimizer())
+
     return make
 
 
@@ -132,14 +190,28 @@ def test_global_clipnorm_clips_each_replica_by_its_own_norm(digits):
     """Each replica is clipped by the global norm of its own gradients: the runs equal solo runs
     with global_clipnorm, and the clipping binds (they differ from unclipped runs)."""
     seeds, kept = [3, 4], {"lock": {}, "solo": {}, "plain": {}}
-    clipped = _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9, global_clipnorm=0.5),
-                           batch_norm="before")
+    clipped = _sgd_factory(
+        digits,
+        lambda: keras.optimizers.SGD(0.2, momentum=0.9, global_clipnorm=0.5),
+        batch_norm="before",
+    )
     assert lockstep.why_not(clipped()) is None
     run = dict(epochs=1, batch_size=32)
     lock = experiments.run({"m": clipped}, digits, seeds, models=kept["lock"], **run)
-    solo = experiments.run({"m": clipped}, digits, seeds, models=kept["solo"], lockstep=False, **run)
-    plain = experiments.run({"m": _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9),
-                                               batch_norm="before")}, digits, seeds, models=kept["plain"], **run)
+    solo = experiments.run(
+        {"m": clipped}, digits, seeds, models=kept["solo"], lockstep=False, **run
+    )
+    plain = experiments.run(
+        {
+            "m": _sgd_factory(
+                digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9), batch_norm="before"
+            )
+        },
+        digits,
+        seeds,
+        models=kept["plain"],
+        **run,
+    )
     assert (lock["lockstep"] == 2).all()
     _assert_same_runs(lock, solo, kept["lock"], kept["solo"], seeds, rtol=1e-4)
     assert not np.allclose(lock["loss"], plain["loss"], rtol=1e-2)
@@ -155,7 +227,10 @@ def test_plateau_lowers_each_replicas_rate_on_its_own_loss(digits):
 
     def plateau():
         recorders.append(RateRecorder())  # reads the rate inside every update
-        return [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, min_delta=0.02), recorders[-1]]
+        return [
+            keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, min_delta=0.02),
+            recorders[-1],
+        ]
 
     run = dict(epochs=6, batch_size=32, callbacks=plateau)
     lock = experiments.run({"m": make}, digits, seeds, models=kept_l, **run)
@@ -170,7 +245,9 @@ def test_plateau_lowers_each_replicas_rate_on_its_own_loss(digits):
     for i, seed in enumerate(seeds):
         applied = recorders[0].rates_of(i)
         np.testing.assert_allclose(applied, recorders[1 + i].rates_of(0), rtol=1e-6)
-        np.testing.assert_allclose(applied, rates[seed].to_numpy()[np.asarray(recorders[0].epochs) - 1], rtol=1e-6)
+        np.testing.assert_allclose(
+            applied, rates[seed].to_numpy()[np.asarray(recorders[0].epochs) - 1], rtol=1e-6
+        )
 
 
 def test_plateau_needs_plain_sgd_in_lockstep(digits, capsys):
@@ -178,21 +255,33 @@ def test_plateau_needs_plain_sgd_in_lockstep(digits, capsys):
     plateau = lambda: [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)]  # noqa: E731
     df = experiments.run({"adam": adam}, digits, [1, 2], epochs=1, callbacks=plateau)
     assert (df["lockstep"] == 1).all()
-    assert "seed after seed (per-replica rates need an update linear in the rate (plain SGD), not Adam" in capsys.readouterr().err
+    assert (
+        "seed after seed (per-replica rates need an update linear in the rate (plain SGD), not Adam"
+        in capsys.readouterr().err
+    )
     accuracy = keras.callbacks.ReduceLROnPlateau("val_accuracy")
-    assert "explicit mode" in lockstep.problem(_sgd_factory(digits, keras.optimizers.SGD)(), [accuracy])
+    assert "explicit mode" in lockstep.problem(
+        _sgd_factory(digits, keras.optimizers.SGD)(), [accuracy]
+    )
     with pytest.raises(ValueError, match="cannot train in lockstep: per-replica rates"):
-        lockstep.fit([adam(), adam()], digits, epochs=1, batch_size=32, order_seed=0, callbacks=plateau())
+        lockstep.fit(
+            [adam(), adam()], digits, epochs=1, batch_size=32, order_seed=0, callbacks=plateau()
+        )
 
 
 def test_coupled_configs_fall_back_to_seed_after_seed(digits, capsys):
-    other = experiments.run({"m": _factory(digits)}, digits, [1, 2], epochs=1, fit_kwargs={"shuffle": False})
+    other = experiments.run(
+        {"m": _factory(digits)}, digits, [1, 2], epochs=1, fit_kwargs={"shuffle": False}
+    )
     assert (other["lockstep"] == 1).all()
     assert "seed after seed (fit options shuffle" in capsys.readouterr().err
     stop = lambda: [keras.callbacks.EarlyStopping(patience=1)]  # noqa: E731
     stopped = experiments.run({"m": _factory(digits)}, digits, [1, 2], epochs=1, callbacks=stop)
     assert (stopped["lockstep"] == 1).all()
-    assert "seed after seed (the EarlyStopping callback acts on the shared training loop)" in capsys.readouterr().err
+    assert (
+        "seed after seed (the EarlyStopping callback acts on the shared training loop)"
+        in capsys.readouterr().err
+    )
     active = _factory(digits)()
     active.layers[1].activity_regularizer = keras.regularizers.L2(1e-3)
     with pytest.raises(ValueError, match="cannot train in lockstep: an activity"):
@@ -213,10 +302,14 @@ def test_steps_run_as_one_loop_train_as_step_by_step(digits, kw, monkeypatch):
     for spe in (1, 4):
         kept = {}
         monkeypatch.setattr(backend, "default_steps_per_execution", lambda spe=spe: spe)
-        runs[spe] = experiments.run({"m": make}, digits, seeds, epochs=2, batch_size=32, models=kept)
+        runs[spe] = experiments.run(
+            {"m": make}, digits, seeds, epochs=2, batch_size=32, models=kept
+        )
         runs[spe].attrs["kept"] = kept
     assert (runs[4]["lockstep"] == 2).all()
-    _assert_same_runs(runs[4], runs[1], runs[4].attrs["kept"], runs[1].attrs["kept"], seeds, rtol=1e-5)
+    _assert_same_runs(
+        runs[4], runs[1], runs[4].attrs["kept"], runs[1].attrs["kept"], seeds, rtol=1e-5
+    )
     combined = lockstep.stack([make() for _ in seeds])
     combined.make_train_function()
     looped = combined.train_function.__qualname__.startswith("_looped_train_function")
@@ -245,10 +338,14 @@ def test_steps_loop_on_a_gpu_by_default_with_batches_already_on_the_device(digit
     for spe in (1, 8):
         kept = {}
         monkeypatch.setattr(backend, "default_steps_per_execution", lambda spe=spe: spe)
-        runs[spe] = experiments.run({"m": make}, digits, seeds, epochs=2, batch_size=32, models=kept)
+        runs[spe] = experiments.run(
+            {"m": make}, digits, seeds, epochs=2, batch_size=32, models=kept
+        )
         runs[spe].attrs["kept"] = kept
     assert 8 in stacked_calls  # a call's 8 batches were stacked on the device, not as numpy arrays
-    _assert_same_runs(runs[8], runs[1], runs[8].attrs["kept"], runs[1].attrs["kept"], seeds, rtol=1e-5)
+    _assert_same_runs(
+        runs[8], runs[1], runs[8].attrs["kept"], runs[1].attrs["kept"], seeds, rtol=1e-5
+    )
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="the compiled loop is JAX's")
@@ -262,17 +359,35 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
     def runs(loop: bool):
         monkeypatch.setattr(backend, "LOOP_STEPS", loop)
         kept: dict = {}
-        solo = experiments.run({"m": _factory(digits)}, digits, [3, 4], epochs=2, batch_size=8, models=kept,
-                               lockstep=False)  # 50 batches an epoch: three loops of 16 and 2 step by step
-        make = lambda: (models.build_mlp(digits.input_shape, digits.n_classes, depth=1, width=16), [])  # noqa: E731
+        solo = experiments.run(
+            {"m": _factory(digits)},
+            digits,
+            [3, 4],
+            epochs=2,
+            batch_size=8,
+            models=kept,
+            lockstep=False,
+        )  # 50 batches an epoch: three loops of 16 and 2 step by step
+
+        def make():
+            return models.build_mlp(digits.input_shape, digits.n_classes, depth=1, width=16), []
+
         cache: dict = {}
-        moved = pretraining.train_schedule(make, digits, pretraining.Schedule(frozen_epochs=0, tuned_epochs=2, batch_size=8), seed=3,
-                                        compiled=cache)
+        moved = pretraining.train_schedule(
+            make,
+            digits,
+            pretraining.Schedule(frozen_epochs=0, tuned_epochs=2, batch_size=8),
+            seed=3,
+            compiled=cache,
+        )
         return solo, kept, moved, cache["phases"][0][0]
 
     solo_on, kept_on, moved_on, phase_on = runs(True)
     solo_off, kept_off, moved_off, phase_off = runs(False)
-    assert type(kept_on[("m", 3)]).__name__ == "LoopedSequential" and kept_on[("m", 3)].steps_per_execution == 16
+    assert (
+        type(kept_on[("m", 3)]).__name__ == "LoopedSequential"
+        and kept_on[("m", 3)].steps_per_execution == 16
+    )
     assert type(phase_on).__name__ == "LoopedSequential" and type(phase_off) is keras.Sequential
     assert kept_on[("m", 3)].train_function.__qualname__.startswith("_looped_train_function")
     assert phase_on.train_function.__qualname__.startswith("_looped_train_function")
@@ -281,7 +396,10 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
     np.testing.assert_allclose(moved_on[cols].to_numpy(), moved_off[cols].to_numpy(), rtol=1e-5)
     monkeypatch.setattr(backend, "LOOP_STEPS", True)
     from dnnbook.optimizers import LRFinder
-    _, model = experiments.train(_factory(digits), digits, seed=3, epochs=1, callbacks=[LRFinder(steps=5)])
+
+    _, model = experiments.train(
+        _factory(digits), digits, seed=3, epochs=1, callbacks=[LRFinder(steps=5)]
+    )
     assert type(model) is keras.Sequential  # the finder sets the rate between steps
 
 
@@ -295,7 +413,11 @@ def test_update_hooks_run_inside_every_update_and_need_an_unbuilt_optimizer(digi
     optimizer.hooks = (lambda opt: seen.assign(seen + 1.0),)
     model.fit(digits.x_train, digits.y_train, epochs=2, batch_size=100, verbose=0)
     backend.sync(model)
-    assert float(keras.ops.convert_to_numpy(seen)) == 8 == int(keras.ops.convert_to_numpy(optimizer.iterations))
+    assert (
+        float(keras.ops.convert_to_numpy(seen))
+        == 8
+        == int(keras.ops.convert_to_numpy(optimizer.iterations))
+    )
     with pytest.raises(ValueError, match="before it is built"):
         replica_grads.with_hooks(model.optimizer)
 
@@ -307,15 +429,31 @@ def test_configs_that_differ_in_activation_and_init_train_as_one_stacked_model(d
     from dnnbook import gradients
 
     names = ["tanh + Glorot", "LeakyReLU + He", "SELU + LeCun"]
-    configs = gradients.pairing_configs(names, digits.input_shape, digits.n_classes, depth=3, width=16,
-                                        optimizer=lambda: keras.optimizers.SGD(0.05, momentum=0.9))
+    configs = gradients.pairing_configs(
+        names,
+        digits.input_shape,
+        digits.n_classes,
+        depth=3,
+        width=16,
+        optimizer=lambda: keras.optimizers.SGD(0.05, momentum=0.9),
+    )
     grouped = experiments.run(configs, digits, [3, 4], epochs=2)
     assert (grouped["lockstep"] == 6).all() and "3 configs together" in capsys.readouterr().err
-    apart = pd.concat([experiments.run({name: configs[name]}, digits, [3, 4], epochs=2) for name in names])
+    apart = pd.concat(
+        [experiments.run({name: configs[name]}, digits, [3, 4], epochs=2) for name in names]
+    )
     cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
-    np.testing.assert_allclose(grouped[cols].to_numpy(), apart[cols].to_numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        grouped[cols].to_numpy(), apart[cols].to_numpy(), rtol=1e-4, atol=1e-5
+    )
     assert grouped.groupby("config", observed=True)["val_loss"].last().nunique() == len(names)
     base = lockstep.signature(_factory(digits)())
-    assert lockstep.signature(_factory(digits, activation="elu", initializer="glorot_uniform")()) == base
-    assert lockstep.signature(_sgd_factory(digits, lambda: keras.optimizers.SGD(0.1, momentum=0.9))()) != base
+    assert (
+        lockstep.signature(_factory(digits, activation="elu", initializer="glorot_uniform")())
+        == base
+    )
+    assert (
+        lockstep.signature(_sgd_factory(digits, lambda: keras.optimizers.SGD(0.1, momentum=0.9))())
+        != base
+    )
     assert lockstep.signature(_factory(digits, batch_norm="before")()) != base

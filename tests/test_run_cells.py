@@ -1,4 +1,5 @@
 """benchmarks/run_cells.py: rerunning a chapter's section without the whole chapter."""
+
 import importlib.util
 
 import pytest
@@ -14,8 +15,12 @@ def _cell(kind, source):
     return {"cell_type": kind, "source": source.splitlines(keepends=True)}
 
 
-CELLS = [_cell("code", "x = PROFILE * 2"), _cell("markdown", "x = 'prose, not run'"),
-         _cell("code", "y = 1"), _cell("code", "z = x + '!'\nz.upper()")]
+CELLS = [
+    _cell("code", "x = PROFILE * 2"),
+    _cell("markdown", "x = 'prose, not run'"),
+    _cell("code", "y = 1"),
+    _cell("code", "z = x + '!'\nz.upper()"),
+]
 
 
 def test_selects_the_marked_code_cells_in_the_chapters_order_and_runs_them_in_one_namespace(capsys):
@@ -34,6 +39,12 @@ def test_a_marker_that_matches_no_code_cell_is_an_error_before_anything_runs():
 
 
 def test_chapters_are_named_by_number_or_stem_and_an_unknown_one_lists_the_choices():
-    assert run_cells.chapter_path("01").stem == run_cells.chapter_path("gradients").stem == "01_gradients"
-    with pytest.raises(SystemExit, match="unknown chapter '07'; choose from: 00_baseline, 01_gradients"):
+    assert (
+        run_cells.chapter_path("01").stem
+        == run_cells.chapter_path("gradients").stem
+        == "01_gradients"
+    )
+    with pytest.raises(
+        SystemExit, match="unknown chapter '07'; choose from: 00_baseline, 01_gradients"
+    ):
         run_cells.chapter_path("07")

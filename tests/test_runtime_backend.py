@@ -17,7 +17,10 @@ def test_setup_prints_one_environment_line(capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     line = out[0]
-    assert line.startswith(f"backend {keras.backend.backend()} ") and f"keras {keras.__version__}" in line
+    assert (
+        line.startswith(f"backend {keras.backend.backend()} ")
+        and f"keras {keras.__version__}" in line
+    )
     assert "profile quick" in line and "seed 7" in line and ("CPU" in line or "GPU" in line)
 
 
@@ -78,41 +81,80 @@ def test_gradient_norms_agree_across_backends():
     norms = {}
     for name in runtime.BACKENDS:
         env = {**os.environ, "KERAS_BACKEND": name, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        out = subprocess.run([sys.executable, "-c", AGREEMENT_SCRIPT], env=env, cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", AGREEMENT_SCRIPT],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         norms[name] = np.array(json.loads(out.strip().splitlines()[-1]))
-    assert len(norms["tensorflow"]) == 4 * 4 + 2  # 4 × (kernel, bias, gamma, beta) + output kernel, bias
+    assert (
+        len(norms["tensorflow"]) == 4 * 4 + 2
+    )  # 4 × (kernel, bias, gamma, beta) + output kernel, bias
     for name in ("jax", "torch"):
-        np.testing.assert_allclose(norms[name], norms["tensorflow"], rtol=1e-4, atol=1e-6,
-                                   err_msg=f"{name} disagrees with tensorflow")
+        np.testing.assert_allclose(
+            norms[name],
+            norms["tensorflow"],
+            rtol=1e-4,
+            atol=1e-6,
+            err_msg=f"{name} disagrees with tensorflow",
+        )
 
 
 def test_layer_pass_equals_the_model_in_inference_mode():
     # layer_pass calls each built layer's ``call`` directly (training=False where it takes one):
     # dropout must be off and batch norm must use its moving statistics, as in model(x)
     runtime.seed_everything(0)
-    model = keras.Sequential([keras.Input(shape=(6, 2)), keras.layers.Flatten(), keras.layers.Dense(8),
-                              keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
-                              keras.layers.Dropout(0.5), keras.layers.Dense(8), keras.layers.LeakyReLU(0.2),
-                              keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(6, 2)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(8),
+            keras.layers.LeakyReLU(0.2),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     x = np.random.default_rng(0).normal(size=(16, 6, 2)).astype("float32")
     model.layers[2].moving_mean.assign(np.full(8, 0.3, "float32"))  # BN: not the batch's statistics
-    out, seen = backend.layer_pass(model, keras.ops.convert_to_tensor(x), (keras.layers.Activation, keras.layers.LeakyReLU))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(model(x, training=False)),
-                               rtol=1e-5, atol=1e-6)
+    out, seen = backend.layer_pass(
+        model, keras.ops.convert_to_tensor(x), (keras.layers.Activation, keras.layers.LeakyReLU)
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(out),
+        keras.ops.convert_to_numpy(model(x, training=False)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     assert len(seen) == 2
-    inner = keras.Model(model.inputs, model.layers[2].output)  # BN's output, fed to the first activation
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(seen[0][0]), keras.ops.convert_to_numpy(inner(x, training=False)),
-                               rtol=1e-5, atol=1e-6)
+    inner = keras.Model(
+        model.inputs, model.layers[2].output
+    )  # BN's output, fed to the first activation
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(seen[0][0]),
+        keras.ops.convert_to_numpy(inner(x, training=False)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_loop_steps_switch_takes_1_0_or_nothing():
     code = "from dnnbook.engine import backend; print(backend.LOOP_STEPS)"
-    run = lambda value: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa: E731
-                                       env={**os.environ, "DNNBOOK_LOOP_STEPS": value})
+
+    def run(value):
+        env = {**os.environ, "DNNBOOK_LOOP_STEPS": value}
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
     assert run("1").stdout.split()[-1] == "True" and run("0").stdout.split()[-1] == "False"
     bad = run("yes")
-    assert bad.returncode != 0 and "DNNBOOK_LOOP_STEPS must be 1 (on), 0 (off) or unset" in bad.stderr
+    assert (
+        bad.returncode != 0 and "DNNBOOK_LOOP_STEPS must be 1 (on), 0 (off) or unset" in bad.stderr
+    )
 
 
 def test_determinism_switch_off_is_said_on_the_environment_line(monkeypatch, capsys):
@@ -131,7 +173,10 @@ def test_an_op_without_a_deterministic_gpu_kernel_turns_determinism_off_with_a_n
 
     def probe():
         raise tf.errors.UnimplementedError(
-            None, None, "A deterministic GPU implementation of ResizeNearestNeighborGrad is not currently available.")
+            None,
+            None,
+            "A deterministic GPU implementation of ResizeNearestNeighborGrad is not currently available.",
+        )
 
     monkeypatch.setattr(runtime, "gpu_names", lambda: ["Fake GPU"])
     try:

@@ -1,4 +1,5 @@
 """Chapter sources: output-free, with the template's badge, Colab install cell and parameters."""
+
 import json
 import re
 
@@ -25,8 +26,9 @@ def test_there_are_chapters():
 def test_source_is_output_free(chapter):
     for cell in _nb(chapter)["cells"]:
         if cell["cell_type"] == "code":
-            assert not cell.get("outputs") and cell.get("execution_count") is None, \
+            assert not cell.get("outputs") and cell.get("execution_count") is None, (
                 f"{chapter.name}: commit sources without outputs (clear them before committing)"
+            )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
@@ -35,19 +37,31 @@ def test_template_badge_install_parameters_setup(chapter):
     first = "".join(cells[0]["source"])
     assert first.startswith("# "), "first cell: the chapter title"
     urls = re.findall(r"\(https://colab\.research\.google\.com/github/([^)]+)\)", first)
-    assert urls == [f"{REPO}/blob/main/chapters/{chapter.path.name}"], "Colab badge must open this file"
+    assert urls == [f"{REPO}/blob/main/chapters/{chapter.path.name}"], (
+        "Colab badge must open this file"
+    )
     install = "".join(cells[1]["source"])
-    assert '"google.colab" in sys.modules' in install and "pip" in install and f"github.com/{REPO}" in install
+    assert (
+        '"google.colab" in sys.modules' in install
+        and "pip" in install
+        and f"github.com/{REPO}" in install
+    )
     assert "==" not in install, "Colab install uses version ranges, never exact pins"
-    assert "remove-cell" in cells[1].get("metadata", {}).get("tags", []), "the install cell is hidden"
-    assert "](https://colab.research.google.com/assets/colab-badge.svg)" in first, "absolute badge image"
+    assert "remove-cell" in cells[1].get("metadata", {}).get("tags", []), (
+        "the install cell is hidden"
+    )
+    assert "](https://colab.research.google.com/assets/colab-badge.svg)" in first, (
+        "absolute badge image"
+    )
     for cell in cells:
         assert "NBVAL_CHECK_OUTPUT" not in "".join(cell["source"]), "use the nbval-check-output tag"
     params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1
     source = "".join(params[0]["source"]).strip()
     assert re.fullmatch(r'(#[^\n]*\n)*PROFILE = "quick"[^\n]*\nSEED = 42', source)
-    assert "on a 2-core CPU" in source and "GPU" in source, "the parameters cell says how long it takes"
+    assert "on a 2-core CPU" in source and "GPU" in source, (
+        "the parameters cell says how long it takes"
+    )
     setup = "".join(cells[cells.index(params[0]) + 1]["source"])
     assert "dnnbook.profiles.get(PROFILE)" in setup and "dnnbook.runtime.setup(SEED" in setup
 
@@ -63,6 +77,10 @@ def test_gpu_script_parses_and_names_a_missing_bundle(tmp_path):
 
     script = ROOT / "benchmarks" / "gpu_full.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
-    r = subprocess.run(["bash", str(script), "00"], capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin", "BUNDLE": str(tmp_path / "none")})
+    r = subprocess.run(
+        ["bash", str(script), "00"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "BUNDLE": str(tmp_path / "none")},
+    )
     assert r.returncode == 2 and "gpu_full.sh --prepare" in r.stderr and "none/wheels" in r.stderr

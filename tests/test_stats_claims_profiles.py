@@ -66,7 +66,10 @@ def test_profiles_get_and_errors():
     f = profiles.get("full")
     assert f.n_train > q.n_train and f.n_seeds >= 5
     assert profiles.get("auto").name in ("quick", "full")
-    with pytest.raises(profiles.UnknownProfileError, match="unknown profile 'fast'; choose one of: quick, full, auto"):
+    with pytest.raises(
+        profiles.UnknownProfileError,
+        match="unknown profile 'fast'; choose one of: quick, full, auto",
+    ):
         profiles.get("fast")
     with pytest.raises(KeyError, match="no section 'nope'"):
         q.section("nope")

@@ -7,6 +7,7 @@ where the backend allows (TensorFlow, PyTorch), compiled on request (TensorFlow)
 :class:`LoopedSteps` makes JAX on a GPU run the ``steps_per_execution`` steps of one call as
 one compiled loop; everything else in the book uses ``keras`` and ``keras.ops``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -53,8 +54,9 @@ def _torch(model: keras.Model, x: Any, y: Any, loss_fn: LossFn, training: bool) 
 _IMPLEMENTATIONS = {"tensorflow": _tensorflow, "jax": _jax, "torch": _torch}
 
 
-def gradients(model: keras.Model, x: Any, y: Any, loss_fn: LossFn | None = None, *,
-              training: bool = False) -> dict[str, np.ndarray]:
+def gradients(
+    model: keras.Model, x: Any, y: Any, loss_fn: LossFn | None = None, *, training: bool = False
+) -> dict[str, np.ndarray]:
     """Gradient of ``loss_fn(y, model(x))`` w.r.t. every trainable variable, as NumPy arrays.
 
     Keys are the variables' paths (``dense_1/kernel``...), in model order. The default loss
@@ -62,8 +64,10 @@ def gradients(model: keras.Model, x: Any, y: Any, loss_fn: LossFn | None = None,
     """
     backend = keras.backend.backend()
     if backend not in _IMPLEMENTATIONS:
-        raise NotImplementedError(f"no gradient implementation for backend {backend!r}; "
-                                  f"choose one of: {', '.join(_IMPLEMENTATIONS)}")
+        raise NotImplementedError(
+            f"no gradient implementation for backend {backend!r}; "
+            f"choose one of: {', '.join(_IMPLEMENTATIONS)}"
+        )
     if loss_fn is None:
         cce = keras.losses.SparseCategoricalCrossentropy()
         loss_fn = lambda yt, yp: cce(yt, yp)  # noqa: E731
@@ -75,7 +79,11 @@ def gradients(model: keras.Model, x: Any, y: Any, loss_fn: LossFn | None = None,
 def _as_numpy(model: keras.Model, grads: list) -> dict[str, np.ndarray]:
     out = {}
     for var, g in zip(model.trainable_variables, grads):
-        out[var.path] = np.zeros(var.shape, "float32") if g is None else np.asarray(keras.ops.convert_to_numpy(g))
+        out[var.path] = (
+            np.zeros(var.shape, "float32")
+            if g is None
+            else np.asarray(keras.ops.convert_to_numpy(g))
+        )
     return out
 
 
@@ -134,8 +142,11 @@ def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> P
             both = tf.function(both, reduce_retracing=True, autograph=False)
 
         def run(x: Any, y: Any):
-            grads, seen = both(tf.convert_to_tensor(np.asarray(x, "float32")), tf.convert_to_tensor(np.asarray(y)))
+            grads, seen = both(
+                tf.convert_to_tensor(np.asarray(x, "float32")), tf.convert_to_tensor(np.asarray(y))
+            )
             return _as_numpy(model, grads), numpy_pairs(seen)
+
         return run
 
     if name == "torch":
@@ -145,15 +156,19 @@ def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> P
 
         def one_pass(x: Any, y: Any):
             params = [v.value for v in model.trainable_variables]
-            out, seen = layer_pass(model, keras.ops.convert_to_tensor(np.asarray(x, "float32")), watch)
+            out, seen = layer_pass(
+                model, keras.ops.convert_to_tensor(np.asarray(x, "float32")), watch
+            )
             loss = cce(keras.ops.convert_to_tensor(np.asarray(y)), out)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
             return _as_numpy(model, grads), numpy_pairs(seen)
+
         return one_pass
 
     def eager(x: Any, y: Any):
         x = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
         return gradients(model, x, y), numpy_pairs(layer_pass(model, x, watch)[1])
+
     return eager
 
 
@@ -169,8 +184,10 @@ def sync(model: keras.Model) -> None:
 # does and the loop only adds a compile per fit. $DNNBOOK_LOOP_STEPS=1 or 0 forces it on or off.
 _LOOP_CHOICES = {"": None, "1": True, "0": False}
 if os.environ.get("DNNBOOK_LOOP_STEPS", "") not in _LOOP_CHOICES:
-    raise ValueError(f"DNNBOOK_LOOP_STEPS must be 1 (on), 0 (off) or unset (on a GPU only), "
-                     f"got {os.environ['DNNBOOK_LOOP_STEPS']!r}")
+    raise ValueError(
+        f"DNNBOOK_LOOP_STEPS must be 1 (on), 0 (off) or unset (on a GPU only), "
+        f"got {os.environ['DNNBOOK_LOOP_STEPS']!r}"
+    )
 LOOP_STEPS: bool | None = _LOOP_CHOICES[os.environ.get("DNNBOOK_LOOP_STEPS", "")]
 
 
@@ -205,10 +222,17 @@ class LoopedSteps:
     def make_train_function(self, force: bool = False) -> None:
         fresh = force or self.train_function is None
         super().make_train_function(force)  # type: ignore[misc]
-        if (fresh and loops_steps() and self.steps_per_execution > 1
-                and self.jit_compile and not self.run_eagerly
-                and keras.distribution.distribution() is None):
-            self.train_function = _looped_train_function(self, self.steps_per_execution, self.train_function)
+        if (
+            fresh
+            and loops_steps()
+            and self.steps_per_execution > 1
+            and self.jit_compile
+            and not self.run_eagerly
+            and keras.distribution.distribution() is None
+        ):
+            self.train_function = _looped_train_function(
+                self, self.steps_per_execution, self.train_function
+            )
 
 
 @functools.cache
@@ -248,7 +272,11 @@ def _looped_train_function(model: keras.Model, n: int, keras_function: Callable)
     many = jax.jit(many, donate_argnums=0)
 
     def stack(*leaves):
-        return np.stack(leaves) if all(isinstance(a, np.ndarray) for a in leaves) else jnp.stack(leaves)
+        return (
+            np.stack(leaves)
+            if all(isinstance(a, np.ndarray) for a in leaves)
+            else jnp.stack(leaves)
+        )
 
     def shapes(batch) -> list:
         return [np.shape(a) for a in jax.tree.leaves(batch)]

@@ -5,6 +5,7 @@ attribute (one instance may serve all the seeds of a lockstep fit: it acts only 
 share, such as the optimizer, and never between two steps) and a ``prepare(optimizer,
 updates)`` method (it hooks the optimizer before ``fit``, e.g. :class:`dnnbook.optimizers.RateRecorder`).
 """
+
 from __future__ import annotations
 
 import time
@@ -42,8 +43,12 @@ class EpochLogs(keras.callbacks.Callback):
 
     lockstep_safe = True
 
-    def __init__(self, fns: Mapping[str, Callable[[keras.Model], float]],
-                 replicas: list[keras.Model] | None = None, before: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        fns: Mapping[str, Callable[[keras.Model], float]],
+        replicas: list[keras.Model] | None = None,
+        before: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.fns, self.replicas, self.before = dict(fns), replicas, before
 
@@ -63,8 +68,11 @@ def updates(data: Splits, epochs: int, batch_size: int) -> int:
     return epochs * -(-len(data.x_train) // batch_size)
 
 
-def prepare(callbacks: Iterable[keras.callbacks.Callback], optimizer: keras.optimizers.Optimizer,
-            updates: int) -> None:
+def prepare(
+    callbacks: Iterable[keras.callbacks.Callback],
+    optimizer: keras.optimizers.Optimizer,
+    updates: int,
+) -> None:
     """Let the callbacks that hook the optimizer before ``fit`` (a ``prepare(optimizer, updates)``
     method) do so, for ``updates`` updates."""
     for c in callbacks:

@@ -17,6 +17,7 @@ dropout (its masks are other draws): the seeds are independent samples of the co
 ``ReduceLROnPlateau``. What cannot be stacked is named by :func:`why_not`, and
 :func:`dnnbook.experiments.run` trains it seed after seed instead.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
@@ -32,21 +33,58 @@ from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe, prepa
 from dnnbook.models import ACTIVATION_LAYERS
 
 # optimizers whose update of a weight reads only that weight's gradient and state
-ELEMENTWISE_OPTIMIZERS = (keras.optimizers.SGD, keras.optimizers.Adam, keras.optimizers.AdamW,
-                          keras.optimizers.Nadam, keras.optimizers.RMSprop, keras.optimizers.Adagrad,
-                          keras.optimizers.Adamax, keras.optimizers.Adadelta, keras.optimizers.Lion)
+ELEMENTWISE_OPTIMIZERS = (
+    keras.optimizers.SGD,
+    keras.optimizers.Adam,
+    keras.optimizers.AdamW,
+    keras.optimizers.Nadam,
+    keras.optimizers.RMSprop,
+    keras.optimizers.Adagrad,
+    keras.optimizers.Adamax,
+    keras.optimizers.Adadelta,
+    keras.optimizers.Lion,
+)
 # activations that act on each feature on its own (softmax mixes the features of one replica)
-ELEMENTWISE_ACTIVATIONS = {"linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "tanh",
-                           "sigmoid", "hard_sigmoid", "swish", "silu", "softplus", "softsign", "mish",
-                           "exponential", "celu"}
+ELEMENTWISE_ACTIVATIONS = {
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "tanh",
+    "sigmoid",
+    "hard_sigmoid",
+    "swish",
+    "silu",
+    "softplus",
+    "softsign",
+    "mish",
+    "exponential",
+    "celu",
+}
 # layers that act on each feature (or element) on its own, so also on K replicas side by side
-PER_FEATURE_LAYERS = (keras.layers.Activation, keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU,
-                      keras.layers.ReLU, keras.layers.BatchNormalization, keras.layers.Dropout,
-                      keras.layers.AlphaDropout, keras.layers.GaussianDropout, keras.layers.GaussianNoise)
+PER_FEATURE_LAYERS = (
+    keras.layers.Activation,
+    keras.layers.LeakyReLU,
+    keras.layers.PReLU,
+    keras.layers.ELU,
+    keras.layers.ReLU,
+    keras.layers.BatchNormalization,
+    keras.layers.Dropout,
+    keras.layers.AlphaDropout,
+    keras.layers.GaussianDropout,
+    keras.layers.GaussianNoise,
+)
 # weight penalties that are sums over the weights (one replica's is the sum over its slice)
 PENALTIES = (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2)
 # kernel constraints that act on each unit's incoming weights (an axis)
-AXIS_CONSTRAINTS = (keras.constraints.MaxNorm, keras.constraints.MinMaxNorm, keras.constraints.UnitNorm)
+AXIS_CONSTRAINTS = (
+    keras.constraints.MaxNorm,
+    keras.constraints.MinMaxNorm,
+    keras.constraints.UnitNorm,
+)
 PENALTY = "penalty_in_loss"  # each replica's weight penalty, as the stacked model reports it
 FIT_KWARGS = ("validation_batch_size",)  # fit options that mean the same for every replica
 
@@ -60,7 +98,9 @@ def _layer_problem(layer: keras.layers.Layer, last: bool) -> str | None:
     """Why this layer cannot be stacked (None if it can)."""
     config = layer.get_config()
     if isinstance(layer, keras.layers.Dense):
-        if _activation(layer) not in ELEMENTWISE_ACTIVATIONS and not (last and _activation(layer) == "softmax"):
+        if _activation(layer) not in ELEMENTWISE_ACTIVATIONS and not (
+            last and _activation(layer) == "softmax"
+        ):
             return f"Dense activation {_activation(layer)!r}"
         if layer.activity_regularizer:
             return "an activity regularizer"
@@ -75,13 +115,24 @@ def _layer_problem(layer: keras.layers.Layer, last: bool) -> str | None:
         return None
     if not isinstance(layer, PER_FEATURE_LAYERS):
         return f"a {type(layer).__name__} layer"
-    extras = sorted(key for key, value in vars(layer).items() if value is not None
-                    and (key.endswith("_regularizer") or key.endswith("_constraint")))
+    extras = sorted(
+        key
+        for key, value in vars(layer).items()
+        if value is not None and (key.endswith("_regularizer") or key.endswith("_constraint"))
+    )
     if extras:  # a penalty or constraint on BN's or PReLU's weights
         return f"a {type(layer).__name__} layer with {', '.join(extras)}"
-    if isinstance(layer, keras.layers.Activation) and _activation(layer) not in ELEMENTWISE_ACTIVATIONS:
+    if (
+        isinstance(layer, keras.layers.Activation)
+        and _activation(layer) not in ELEMENTWISE_ACTIVATIONS
+    ):
         return f"activation {_activation(layer)!r}"
-    if config.get("shared_axes") or config.get("noise_shape") or config.get("renorm") or config.get("synchronized"):
+    if (
+        config.get("shared_axes")
+        or config.get("noise_shape")
+        or config.get("renorm")
+        or config.get("synchronized")
+    ):
         return f"a {type(layer).__name__} layer that does not act on each feature alone"
     if isinstance(layer, keras.layers.BatchNormalization) and config["axis"] not in (-1, [-1]):
         return "a BatchNormalization layer over another axis than the features"
@@ -99,8 +150,11 @@ def why_not(model: keras.Model) -> str | None:
     if len(model.inputs[0].shape) != 2 and not isinstance(layers[0], keras.layers.Flatten):
         return "inputs that are not flat and no leading Flatten"
     for i, layer in enumerate(layers):
-        problem = None if isinstance(layer, keras.layers.Flatten) and i < dense[0] else \
-            _layer_problem(layer, last=i == len(layers) - 1)
+        problem = (
+            None
+            if isinstance(layer, keras.layers.Flatten) and i < dense[0]
+            else _layer_problem(layer, last=i == len(layers) - 1)
+        )
         if problem:
             return problem
     opt = getattr(model, "optimizer", None)
@@ -109,7 +163,9 @@ def why_not(model: keras.Model) -> str | None:
     if not isinstance(opt, ELEMENTWISE_OPTIMIZERS):
         return f"the {type(opt).__name__} optimizer"
     if opt.clipnorm or opt.clipvalue or opt.use_ema or opt.loss_scale_factor:
-        return "clipnorm, clipvalue, EMA or loss scaling would act on all replicas' weights together"
+        return (
+            "clipnorm, clipvalue, EMA or loss scaling would act on all replicas' weights together"
+        )
     try:
         opt.get_config()
     except Exception:  # e.g. a learning rate given as a lambda
@@ -117,15 +173,20 @@ def why_not(model: keras.Model) -> str | None:
     config = model.get_compile_config() or {}
     if config.get("loss") != "sparse_categorical_crossentropy":
         return f"the loss {config.get('loss')!r}"
-    if any(m not in ("accuracy", "sparse_categorical_accuracy") for m in config.get("metrics") or []):
+    if any(
+        m not in ("accuracy", "sparse_categorical_accuracy") for m in config.get("metrics") or []
+    ):
         return f"metrics other than accuracy ({config.get('metrics')})"
     if config.get("loss_weights") or config.get("weighted_metrics"):
         return "loss weights or weighted metrics"
     return None
 
 
-def problem(model: keras.Model, callbacks: Sequence[keras.callbacks.Callback] = (),
-            fit_kwargs: Mapping[str, Any] | None = None) -> str | None:
+def problem(
+    model: keras.Model,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    fit_kwargs: Mapping[str, Any] | None = None,
+) -> str | None:
     """Why the seeds of ``model`` cannot train in lockstep with these callbacks and ``fit``
     options (None if they can): :func:`why_not`, fit options other than :data:`FIT_KWARGS`, a
     callback that acts on the one training loop (see :func:`dnnbook.engine.callbacks.lockstep_safe`)."""
@@ -152,7 +213,9 @@ class StackedDense(keras.layers.Layer):
     penalties are not layer losses: :meth:`penalties` gives each replica's. A kernel
     constraint acts on each replica's slice (its axis moved to the stacked kernel's)."""
 
-    def __init__(self, k: int, dense: keras.layers.Dense, shared_input: bool, last: bool, **kwargs) -> None:
+    def __init__(
+        self, k: int, dense: keras.layers.Dense, shared_input: bool, last: bool, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.k, self.units, self.use_bias = k, dense.units, dense.use_bias
         self.activation = keras.activations.get(dense.get_config()["activation"])
@@ -163,17 +226,31 @@ class StackedDense(keras.layers.Layer):
 
     def build(self, input_shape) -> None:
         d_in = input_shape[-1] if self.shared_input else input_shape[-1] // self.k
-        self.kernel = self.add_weight(name="kernel", shape=(self.k, d_in, self.units), initializer="zeros",
-                                      constraint=self.kernel_constraint)
-        self.bias = self.add_weight(name="bias", shape=(self.k * self.units,), initializer="zeros",
-                                    constraint=self.bias_constraint) if self.use_bias else None
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.k, d_in, self.units),
+            initializer="zeros",
+            constraint=self.kernel_constraint,
+        )
+        self.bias = (
+            self.add_weight(
+                name="bias",
+                shape=(self.k * self.units,),
+                initializer="zeros",
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
+        )
 
     def call(self, x):
         if self.shared_input:  # one (batch, in) x (in, K·out) product
             kernel = ops.reshape(ops.transpose(self.kernel, (1, 0, 2)), (-1, self.k * self.units))
             y = ops.matmul(x, kernel)
         else:
-            y = ops.einsum("bki,kio->bko", ops.reshape(x, (-1, self.k, self.kernel.shape[1])), self.kernel)
+            y = ops.einsum(
+                "bki,kio->bko", ops.reshape(x, (-1, self.k, self.kernel.shape[1])), self.kernel
+            )
             y = ops.reshape(y, (-1, self.k * self.units))
         if self.bias is not None:
             y = y + self.bias
@@ -187,7 +264,11 @@ class StackedDense(keras.layers.Layer):
             if reg is not None and w is not None:
                 w = ops.reshape(w, (self.k, -1))
                 cfg = reg.get_config()
-                out = out + cfg.get("l1", 0.0) * ops.sum(ops.abs(w), axis=1) + cfg.get("l2", 0.0) * ops.sum(ops.square(w), axis=1)
+                out = (
+                    out
+                    + cfg.get("l1", 0.0) * ops.sum(ops.abs(w), axis=1)
+                    + cfg.get("l2", 0.0) * ops.sum(ops.square(w), axis=1)
+                )
         return out
 
 
@@ -238,7 +319,9 @@ def _cross_entropy(y, y_pred):
 
 
 def _accuracy(y, y_pred):
-    return ops.cast(ops.equal(ops.cast(y, "int32"), ops.cast(ops.argmax(y_pred, axis=-1), "int32")), "float32")
+    return ops.cast(
+        ops.equal(ops.cast(y, "int32"), ops.cast(ops.argmax(y_pred, axis=-1), "int32")), "float32"
+    )
 
 
 class Stacked(backend.LoopedSteps, keras.Model):
@@ -247,15 +330,23 @@ class Stacked(backend.LoopedSteps, keras.Model):
     reports each (``replica_{k}_penalty_in_loss``), so that a replica's loss is its cross-entropy plus
     its penalty, as a solo run reports it."""
 
-    def __init__(self, *args, k: int = 1, origin: Sequence[tuple[int, keras.layers.Layer]] = (), **kwargs) -> None:
+    def __init__(
+        self, *args, k: int = 1, origin: Sequence[tuple[int, keras.layers.Layer]] = (), **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.origin = list(origin)
-        self.penalized = [layer for _, layer in self.origin if isinstance(layer, StackedDense)
-                          and (layer.kernel_penalty or (layer.bias_penalty and layer.use_bias))]
+        self.penalized = [
+            layer
+            for _, layer in self.origin
+            if isinstance(layer, StackedDense)
+            and (layer.kernel_penalty or (layer.bias_penalty and layer.use_bias))
+        ]
         self.penalty = ReplicaMean(k, PENALTY) if self.penalized else None
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        loss = super().compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
         if not self.penalized:
             return loss
         per_replica = sum(layer.penalties() for layer in self.penalized)
@@ -269,7 +360,9 @@ class StackedActivation(keras.layers.Layer):
     stop, layer)``, the weightless activation layer of replicas ``start`` to ``stop - 1``
     (configurations that differ only in their activations train as one model)."""
 
-    def __init__(self, k: int, runs: Sequence[tuple[int, int, keras.layers.Layer]], **kwargs) -> None:
+    def __init__(
+        self, k: int, runs: Sequence[tuple[int, int, keras.layers.Layer]], **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.k, self.runs = k, list(runs)
 
@@ -286,17 +379,28 @@ def _is_activation(layer: keras.layers.Layer) -> bool:
 def _settings(obj) -> tuple:
     """A layer's or optimizer's kind and settings, names, seeds and initializers left out."""
     cfg = obj.get_config()
-    return type(obj).__name__, repr(sorted((key, value) for key, value in cfg.items() if key not in ("name", "seed", "dtype")
-                                           and not key.endswith("_initializer")))
+    return type(obj).__name__, repr(
+        sorted(
+            (key, value)
+            for key, value in cfg.items()
+            if key not in ("name", "seed", "dtype") and not key.endswith("_initializer")
+        )
+    )
 
 
 def signature(model: keras.Model) -> tuple:
     """What models of several configurations must share to train as one stacked model: every
     layer's settings but its initializers (weightless activation layers only by position), the
     optimizer's and the compile settings. Their replicas differ in initial weights and activations."""
-    layers = tuple("activation" if _is_activation(layer) else _settings(layer) for layer in model.layers)
+    layers = tuple(
+        "activation" if _is_activation(layer) else _settings(layer) for layer in model.layers
+    )
     compiled = model.get_compile_config() or {}
-    return layers, _settings(model.optimizer), repr([compiled.get(key) for key in ("loss", "metrics", "jit_compile")])
+    return (
+        layers,
+        _settings(model.optimizer),
+        repr([compiled.get(key) for key in ("loss", "metrics", "jit_compile")]),
+    )
 
 
 def _activations(layers: Sequence[keras.layers.Layer]) -> StackedActivation | None:
@@ -309,8 +413,10 @@ def _activations(layers: Sequence[keras.layers.Layer]) -> StackedActivation | No
             runs.append([j, j + 1])
     if len(runs) == 1:
         return None
-    return StackedActivation(len(layers), [(a, b, layers[a].__class__.from_config(layers[a].get_config()))
-                                           for a, b in runs])
+    return StackedActivation(
+        len(layers),
+        [(a, b, layers[a].__class__.from_config(layers[a].get_config())) for a, b in runs],
+    )
 
 
 class Tile(keras.layers.Layer):
@@ -336,15 +442,24 @@ def stack(replicas: Sequence[keras.Model], rate_factors: bool = False) -> Stacke
     x = inputs = keras.Input(shape=replicas[0].inputs[0].shape[1:])
     origin = []
     for i, layer in enumerate(layers):
-        if tiled and i == next(j for j, other in enumerate(layers) if not isinstance(other, keras.layers.Flatten)):
+        if tiled and i == next(
+            j for j, other in enumerate(layers) if not isinstance(other, keras.layers.Flatten)
+        ):
             x = Tile(k)(x)
         if isinstance(layer, keras.layers.Dense):
-            new = StackedDense(k, layer, shared_input=i == first_dense and not tiled,
-                               last=i == len(layers) - 1, name=f"stacked_{layer.name}")
+            new = StackedDense(
+                k,
+                layer,
+                shared_input=i == first_dense and not tiled,
+                last=i == len(layers) - 1,
+                name=f"stacked_{layer.name}",
+            )
         elif _is_activation(layer) and _activations([r.layers[i] for r in replicas]):
             new = _activations([r.layers[i] for r in replicas])
         else:
-            new = layer.__class__.from_config(layer.get_config() | {"name": f"stacked_{layer.name}"})
+            new = layer.__class__.from_config(
+                layer.get_config() | {"name": f"stacked_{layer.name}"}
+            )
         x = new(x)
         new.trainable = layer.trainable
         origin.append((i, new))
@@ -357,9 +472,15 @@ def stack(replicas: Sequence[keras.Model], rate_factors: bool = False) -> Stacke
         return ops.sum(_cross_entropy(_labels(y_true, k), y_pred), axis=-1)
 
     optimizer = replica_grads.replica_optimizer(replicas[0].optimizer, k, rate_factors=rate_factors)
-    spe = 1 if keras.backend.backend() == "torch" else backend.default_steps_per_execution()  # torch: 1 per call
-    model.compile(optimizer=optimizer, loss=loss, steps_per_execution=spe,
-                  metrics=[ReplicaMean(k, "loss", _cross_entropy), ReplicaMean(k, "accuracy", _accuracy)])
+    spe = (
+        1 if keras.backend.backend() == "torch" else backend.default_steps_per_execution()
+    )  # torch: 1 per call
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        steps_per_execution=spe,
+        metrics=[ReplicaMean(k, "loss", _cross_entropy), ReplicaMean(k, "accuracy", _accuracy)],
+    )
     return model
 
 
@@ -368,13 +489,23 @@ def unstack(model: Stacked, replicas: Sequence[keras.Model]) -> None:
     for i, new in model.origin:
         parts = [np.split(ops.convert_to_numpy(w), len(replicas)) for w in new.weights]
         for j, replica in enumerate(replicas):
-            replica.layers[i].set_weights([p[j].reshape(v.shape) for p, v in zip(parts, replica.layers[i].weights)])
+            replica.layers[i].set_weights(
+                [p[j].reshape(v.shape) for p, v in zip(parts, replica.layers[i].weights)]
+            )
 
 
-def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_size: int, order_seed: int,
-        evaluate_test: bool = False, epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
-        fit_kwargs: Mapping[str, Any] | None = None, callbacks: Sequence[keras.callbacks.Callback] = ()
-        ) -> list[pd.DataFrame]:
+def fit(
+    replicas: Sequence[keras.Model],
+    data: Splits,
+    *,
+    epochs: int,
+    batch_size: int,
+    order_seed: int,
+    evaluate_test: bool = False,
+    epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
+    fit_kwargs: Mapping[str, Any] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> list[pd.DataFrame]:
     """Train ``replicas`` stacked; return one per-epoch history frame per replica, with the
     columns a solo run's history has, and leave the trained weights in ``replicas``.
 
@@ -392,21 +523,44 @@ def fit(replicas: Sequence[keras.Model], data: Splits, *, epochs: int, batch_siz
     plateaus = any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks)
     model = stack(replicas, rate_factors=plateaus)
     timer = EpochTimer()
-    hooks: list = [timer, *([EpochLogs(epoch_logs, replicas, before=lambda: unstack(model, replicas))]
-                            if epoch_logs else [])]
-    hooks += [replica_grads.ReplicaPlateau(c, k, replica_logs) if isinstance(c, keras.callbacks.ReduceLROnPlateau)
-              else c for c in callbacks]
+    hooks: list = [
+        timer,
+        *(
+            [EpochLogs(epoch_logs, replicas, before=lambda: unstack(model, replicas))]
+            if epoch_logs
+            else []
+        ),
+    ]
+    hooks += [
+        replica_grads.ReplicaPlateau(c, k, replica_logs)
+        if isinstance(c, keras.callbacks.ReduceLROnPlateau)
+        else c
+        for c in callbacks
+    ]
     prepare(callbacks, model.optimizer, updates(data, epochs, batch_size))
     seed_everything(order_seed)  # the batch order a solo run with order_seed would see
-    hist = model.fit(data.x_train, data.y_train, validation_data=(data.x_valid, data.y_valid), epochs=epochs,
-                     batch_size=batch_size, verbose=0, callbacks=hooks, **dict(fit_kwargs or {})).history
-    test = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True,
-                          batch_size=max(batch_size, 256)) if evaluate_test else {}
+    hist = model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_valid, data.y_valid),
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=hooks,
+        **dict(fit_kwargs or {}),
+    ).history
+    test = (
+        model.evaluate(
+            data.x_test, data.y_test, verbose=0, return_dict=True, batch_size=max(batch_size, 256)
+        )
+        if evaluate_test
+        else {}
+    )
     unstack(model, replicas)
     frames = []
     for i in range(k):
         frame = pd.DataFrame(replica_logs(hist, i))
-        frame["epoch_time"] = np.asarray(timer.times[:len(frame)]) / k
+        frame["epoch_time"] = np.asarray(timer.times[: len(frame)]) / k
         if evaluate_test:
             scores = replica_logs(test, i)
             frame["test_loss"], frame["test_accuracy"] = scores["loss"], scores["accuracy"]
@@ -421,7 +575,7 @@ def replica_logs(logs: Mapping[str, Any], i: int) -> dict:
     for key, value in logs.items():
         for prefix, to in ((f"replica_{i}_", ""), (f"val_replica_{i}_", "val_")):
             if key.startswith(prefix):
-                cols[to + key[len(prefix):]] = np.asarray(value, dtype=float)
+                cols[to + key[len(prefix) :]] = np.asarray(value, dtype=float)
     for to in ("", "val_"):
         if to + PENALTY in cols:
             cols[to + "loss"] = cols[to + "loss"] + cols.pop(to + PENALTY)

@@ -14,6 +14,7 @@ the gradient is a factor on the rate only where the update is linear in ``rate Ã
 plain SGD, with or without (Nesterov) momentum; :func:`plateau_problem` refuses the rest.
 In a stacked model every variable holds the K replicas' parts along its first axis.
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,20 +41,31 @@ class ReplicaUpdates:
     def applied_rates(self):
         """The ``(K,)`` rates the update now running applies: the rate times the factors."""
         rate = ops.cast(self.learning_rate, "float32")
-        return rate * (ops.ones((self.replicas,)) if self.factor is None else ops.convert_to_tensor(self.factor))
+        return rate * (
+            ops.ones((self.replicas,))
+            if self.factor is None
+            else ops.convert_to_tensor(self.factor)
+        )
 
     def apply(self, grads, trainable_variables=None):
         for hook in self.hooks:
             hook(self)
         k, scale = self.replicas, None
         if self.clipnorm_per_replica:
-            norm = ops.sqrt(sum(ops.sum(ops.square(ops.reshape(g, (k, -1))), axis=1) for g in grads))
+            norm = ops.sqrt(
+                sum(ops.sum(ops.square(ops.reshape(g, (k, -1))), axis=1) for g in grads)
+            )
             # 1 below the bound; NaN where the norm is not finite, as Keras's clip_by_global_norm
-            scale = self.clipnorm_per_replica * ops.minimum(1.0 / norm, 1.0 / self.clipnorm_per_replica) + (norm - norm)
+            scale = self.clipnorm_per_replica * ops.minimum(
+                1.0 / norm, 1.0 / self.clipnorm_per_replica
+            ) + (norm - norm)
         if self.factor is not None:
             scale = self.factor if scale is None else scale * self.factor
         if scale is not None:
-            grads = [ops.reshape(ops.reshape(g, (k, -1)) * ops.expand_dims(scale, 1), g.shape) for g in grads]
+            grads = [
+                ops.reshape(ops.reshape(g, (k, -1)) * ops.expand_dims(scale, 1), g.shape)
+                for g in grads
+            ]
         return super().apply(grads, trainable_variables)  # type: ignore[misc]
 
 
@@ -72,7 +84,9 @@ def with_hooks(optimizer: keras.optimizers.Optimizer) -> ReplicaUpdates:
     return optimizer
 
 
-def replica_optimizer(optimizer: keras.optimizers.Optimizer, k: int, rate_factors: bool = False) -> ReplicaUpdates:
+def replica_optimizer(
+    optimizer: keras.optimizers.Optimizer, k: int, rate_factors: bool = False
+) -> ReplicaUpdates:
     """A fresh copy of ``optimizer`` (from its config) for K stacked replicas: its
     ``global_clipnorm`` clips each replica by its own norm and, with ``rate_factors``, each
     replica's gradients are scaled by its entry of ``factor`` (ones to start with)."""
@@ -81,17 +95,28 @@ def replica_optimizer(optimizer: keras.optimizers.Optimizer, k: int, rate_factor
     new = _subclass(type(optimizer)).from_config(config)
     new.replicas, new.clipnorm_per_replica = k, clipnorm
     if rate_factors:
-        new.factor = new.add_variable((k,), initializer="ones", dtype="float32", name="replica_rate_factor")
+        new.factor = new.add_variable(
+            (k,), initializer="ones", dtype="float32", name="replica_rate_factor"
+        )
     return new
 
 
-def plateau_problem(optimizer: keras.optimizers.Optimizer, callback: keras.callbacks.ReduceLROnPlateau) -> str | None:
+def plateau_problem(
+    optimizer: keras.optimizers.Optimizer, callback: keras.callbacks.ReduceLROnPlateau
+) -> str | None:
     """Why ``callback`` cannot run once per replica of a model trained by ``optimizer`` (None if it can)."""
     if not isinstance(optimizer, keras.optimizers.SGD):
         return f"per-replica rates need an update linear in the rate (plain SGD), not {type(optimizer).__name__}"
-    if optimizer.weight_decay or optimizer.use_ema or optimizer.gradient_accumulation_steps or optimizer.loss_scale_factor:
+    if (
+        optimizer.weight_decay
+        or optimizer.use_ema
+        or optimizer.gradient_accumulation_steps
+        or optimizer.loss_scale_factor
+    ):
         return "weight decay, EMA, gradient accumulation or loss scaling act beside the rate"
-    if not isinstance(optimizer.get_config()["learning_rate"], float):  # a schedule comes serialized
+    if not isinstance(
+        optimizer.get_config()["learning_rate"], float
+    ):  # a schedule comes serialized
         return "ReduceLROnPlateau cannot lower a learning-rate schedule"
     if callback.mode == "auto" and callback.monitor.removeprefix("val_") != "loss":
         return f"ReduceLROnPlateau on {callback.monitor!r} needs an explicit mode in lockstep"
@@ -124,8 +149,12 @@ class ReplicaPlateau(keras.callbacks.Callback):
     the optimizer's rate factor becomes ``rate / initial rate``. Each replica's rate of the epoch
     goes into the logs as ``replica_{i}_learning_rate``, as a solo run logs ``learning_rate``."""
 
-    def __init__(self, template: keras.callbacks.ReduceLROnPlateau, k: int,
-                 logs_of: Callable[[dict, int], dict]) -> None:
+    def __init__(
+        self,
+        template: keras.callbacks.ReduceLROnPlateau,
+        k: int,
+        logs_of: Callable[[dict, int], dict],
+    ) -> None:
         super().__init__()
         self.copies = [copy.deepcopy(template) for _ in range(k)]
         self.logs_of = logs_of
