@@ -69,10 +69,10 @@ DEFAULTS = (
     ),
     Default(
         "Schedule",
-        "1cycle: in these short runs it beat a constant finder rate; check that any schedule "
-        "applies the rate it promises",
+        "A constant finder rate is a sound default; 1cycle did no worse in these short runs. "
+        "Check that any schedule applies the rate it promises",
         "03",
-        "1cycle beats the constant rate",
+        "1cycle does no worse than the constant rate",
     ),
     Default(
         "Pretrained layers",
