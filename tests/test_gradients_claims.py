@@ -60,7 +60,17 @@ def test_vanishing_and_band_checks_on_synthetic_frames():
 
 
 def test_saturation_check_needs_large_weights(digits):
-    _, acts = probe(digits, ["sigmoid + N(0, 1)", "sigmoid + Glorot"], [5])
+    # 128 units: a fan-in like the chapter's, where N(0, 1) weights push most units into the
+    # flat tails on every backend (at 32 the share sat near the 25-point bar)
+    _, acts = gradients.probe_pairings(
+        ["sigmoid + N(0, 1)", "sigmoid + Glorot"],
+        digits.x_train[:64],
+        digits.y_train[:64],
+        depths=[5],
+        seeds=[0, 1],
+        width=128,
+        n_classes=digits.n_classes,
+    )
     check = gradients.saturates_more(acts, "sigmoid + N(0, 1)", "sigmoid + Glorot")
     assert check.holds and check.margin > 0
     control = gradients.saturates_more(acts, "sigmoid + Glorot", "sigmoid + Glorot")
