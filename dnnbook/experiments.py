@@ -16,7 +16,8 @@ import pandas as pd
 from dnnbook.data import Splits
 from dnnbook.engine import backend
 from dnnbook.engine import lockstep as engine
-from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe, prepare, updates
+from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe
+from dnnbook.engine.callbacks import fit as fit_run
 from dnnbook.runtime import seed_everything
 from dnnbook.stats import mean_ci, paired_diff
 
@@ -89,21 +90,19 @@ def train(
     model = make_model()
     timer = EpochTimer()
     callbacks = list(callbacks)
-    prepare(callbacks, model.optimizer, updates(data, epochs, batch_size))
     if all(lockstep_safe(c) or isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks):
         backend.looped(model)  # no callback between two steps: several per call, with JAX on a GPU
-    seed_everything(seed if order_seed is None else order_seed)
-    hist = model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_valid, data.y_valid),
+    hist = fit_run(
+        model,
+        data,
         epochs=epochs,
         batch_size=batch_size,
-        verbose=0,
-        callbacks=[timer, *([EpochLogs(epoch_logs)] if epoch_logs else []), *callbacks],
-        **dict(fit_kwargs or {}),
+        order_seed=seed if order_seed is None else order_seed,
+        callbacks=callbacks,
+        hooks=[timer, *([EpochLogs(epoch_logs)] if epoch_logs else []), *callbacks],
+        fit_kwargs=fit_kwargs,
     )
-    frame = pd.DataFrame(hist.history)
+    frame = pd.DataFrame(hist)
     frame["epoch_time"] = timer.times[: len(frame)]
     return _finish(frame, model, data, seed, batch_size, evaluate_test, 1), model
 

@@ -9,12 +9,13 @@ updates)`` method (it hooks the optimizer before ``fit``, e.g. :class:`dnnbook.o
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 import keras
 
 from dnnbook.data import Splits
 from dnnbook.engine.backend import sync
+from dnnbook.runtime import seed_everything
 
 
 def lockstep_safe(callback: keras.callbacks.Callback) -> bool:
@@ -78,3 +79,31 @@ def prepare(
     for c in callbacks:
         if hasattr(c, "prepare"):
             c.prepare(optimizer, updates)
+
+
+def fit(
+    model: keras.Model,
+    data: Splits,
+    *,
+    epochs: int,
+    batch_size: int,
+    order_seed: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+    hooks: Sequence[keras.callbacks.Callback],
+    fit_kwargs: Mapping | None = None,
+) -> dict:
+    """The one ``fit`` of every run, solo or in lockstep: let ``callbacks`` hook the optimizer
+    (:func:`prepare`), draw the batch order from ``order_seed``, fit on ``data``'s training set
+    with its validation set, calling ``hooks``; return the history dict."""
+    prepare(callbacks, model.optimizer, updates(data, epochs, batch_size))
+    seed_everything(order_seed)  # the batch order a solo run with order_seed would see
+    return model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_valid, data.y_valid),
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=list(hooks),
+        **dict(fit_kwargs or {}),
+    ).history

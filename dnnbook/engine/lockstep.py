@@ -29,7 +29,8 @@ from keras import ops
 
 from dnnbook.data import Splits
 from dnnbook.engine import backend, replica_grads
-from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe, prepare, updates
+from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe
+from dnnbook.engine.callbacks import fit as fit_run
 from dnnbook.models import ACTIVATION_LAYERS
 
 # optimizers whose update of a weight reads only that weight's gradient and state
@@ -514,7 +515,6 @@ def fit(
     column measured on each replica at the end of every epoch. ``callbacks`` serve all replicas
     at once (:func:`problem` says which may), a ``ReduceLROnPlateau`` once per replica.
     """
-    from dnnbook.runtime import seed_everything
 
     reason = problem(replicas[0], callbacks, fit_kwargs)
     if reason:
@@ -537,18 +537,16 @@ def fit(
         else c
         for c in callbacks
     ]
-    prepare(callbacks, model.optimizer, updates(data, epochs, batch_size))
-    seed_everything(order_seed)  # the batch order a solo run with order_seed would see
-    hist = model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_valid, data.y_valid),
+    hist = fit_run(
+        model,
+        data,
         epochs=epochs,
         batch_size=batch_size,
-        verbose=0,
-        callbacks=hooks,
-        **dict(fit_kwargs or {}),
-    ).history
+        order_seed=order_seed,
+        callbacks=callbacks,
+        hooks=hooks,
+        fit_kwargs=fit_kwargs,
+    )
     test = (
         model.evaluate(
             data.x_test, data.y_test, verbose=0, return_dict=True, batch_size=max(batch_size, 256)
