@@ -216,7 +216,8 @@ class LoopedSteps:
     step. The steps are Keras's own ``train_step``, in the same order on the same batches, so
     the results are a plain fit's (up to how XLA compiles a loop body). A call whose batches
     differ in shape (the short last batch of an epoch) goes to Keras's own train function, one
-    compiled step per batch. Elsewhere, and for eager or distributed runs, Keras's own train
+    compiled step per batch. Under a ``keras.distribution`` the loop's state keeps its layout
+    (XLA propagates the inputs' sharding). Elsewhere, and for eager runs, Keras's own train
     function runs."""
 
     def make_train_function(self, force: bool = False) -> None:
@@ -228,7 +229,6 @@ class LoopedSteps:
             and self.steps_per_execution > 1
             and self.jit_compile
             and not self.run_eagerly
-            and keras.distribution.distribution() is None
         ):
             self.train_function = _looped_train_function(
                 self, self.steps_per_execution, self.train_function

@@ -28,7 +28,7 @@ import pandas as pd
 from keras import ops
 
 from dnnbook.data import Splits
-from dnnbook.engine import backend, replica_grads
+from dnnbook.engine import backend, devices, replica_grads
 from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe
 from dnnbook.engine.callbacks import fit as fit_run
 from dnnbook.models import ACTIVATION_LAYERS
@@ -521,40 +521,45 @@ def fit(
         raise ValueError(f"cannot train in lockstep: {reason}")
     k = len(replicas)
     plateaus = any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks)
-    model = stack(replicas, rate_factors=plateaus)
-    timer = EpochTimer()
-    hooks: list = [
-        timer,
-        *(
-            [EpochLogs(epoch_logs, replicas, before=lambda: unstack(model, replicas))]
-            if epoch_logs
-            else []
-        ),
-    ]
-    hooks += [
-        replica_grads.ReplicaPlateau(c, k, replica_logs)
-        if isinstance(c, keras.callbacks.ReduceLROnPlateau)
-        else c
-        for c in callbacks
-    ]
-    hist = fit_run(
-        model,
-        data,
-        epochs=epochs,
-        batch_size=batch_size,
-        order_seed=order_seed,
-        callbacks=callbacks,
-        hooks=hooks,
-        fit_kwargs=fit_kwargs,
-    )
-    test = (
-        model.evaluate(
-            data.x_test, data.y_test, verbose=0, return_dict=True, batch_size=max(batch_size, 256)
+    with devices.spread(k):  # the replicas over every device JAX sees
+        model = stack(replicas, rate_factors=plateaus)
+        timer = EpochTimer()
+        hooks: list = [
+            timer,
+            *(
+                [EpochLogs(epoch_logs, replicas, before=lambda: unstack(model, replicas))]
+                if epoch_logs
+                else []
+            ),
+        ]
+        hooks += [
+            replica_grads.ReplicaPlateau(c, k, replica_logs)
+            if isinstance(c, keras.callbacks.ReduceLROnPlateau)
+            else c
+            for c in callbacks
+        ]
+        hist = fit_run(
+            model,
+            data,
+            epochs=epochs,
+            batch_size=batch_size,
+            order_seed=order_seed,
+            callbacks=callbacks,
+            hooks=hooks,
+            fit_kwargs=fit_kwargs,
         )
-        if evaluate_test
-        else {}
-    )
-    unstack(model, replicas)
+        test = (
+            model.evaluate(
+                data.x_test,
+                data.y_test,
+                verbose=0,
+                return_dict=True,
+                batch_size=max(batch_size, 256),
+            )
+            if evaluate_test
+            else {}
+        )
+        unstack(model, replicas)
     frames = []
     for i in range(k):
         frame = pd.DataFrame(replica_logs(hist, i))

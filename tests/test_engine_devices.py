@@ -1,0 +1,62 @@
+"""Seeds in lockstep spread over several devices with keras.distribution (JAX)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+from dnnbook.engine import devices
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_mesh_size_divides_the_replicas():
+    assert devices.mesh_size(8, 4) == 4
+    assert devices.mesh_size(6, 4) == 3
+    assert devices.mesh_size(5, 4) == 1
+    assert devices.mesh_size(3, 8) == 3
+    with pytest.raises(ValueError, match="at least one replica"):
+        devices.mesh_size(0, 4)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="the JAX case is the sharded fit")
+def test_no_distribution_outside_jax():
+    assert devices.replica_distribution(4) is None
+    with devices.spread(4) as dist:
+        assert dist is None
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="runs its own JAX process once, in the JAX pass"
+)
+def test_sharded_fit_equals_one_device():
+    """8 replicas on 4 virtual CPU devices: each device holds 2 of every stacked weight and
+    optimizer slot, and the fit's metrics equal those on a mesh of one device (float
+    tolerance), with Keras's train function and with the compiled loop of steps."""
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    }
+    out = subprocess.run(
+        [sys.executable, str(HERE / "sharded_fit.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 4
+    assert set(result["largest_difference"]) == {"loop=False", "loop=True"}
+    assert max(result["largest_difference"].values()) < 1e-5
+    assert result["mesh_of_5"] == 1
+    kernels = [p for p in result["shards"] if "kernel" in p]
+    assert len(kernels) == 3 * 3  # 3 kernels and Adam's 2 slots of each
+    for path, shards in result["shards"].items():
+        assert len(shards) == 4, path
+        assert all(s[0] in (2, 2 * 32, 2 * 10) for s in shards), (path, shards)
