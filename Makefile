@@ -14,6 +14,9 @@ TEST_JOBS ?= 2
 # The CPU build of PyTorch (a plain `torch` requirement pulls a multi-GB CUDA build).
 TORCH_SPEC ?= torch==2.13.0
 JAX_SPEC ?= jax>=0.4.30
+# JAX's compiled programs, kept on disk for the runs that compile the same model again (tests,
+# the nbval re-execution); in _build, so that a clean checkout starts without them
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/_build/jax-cache
 APT_GET := $(shell command -v apt-get 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 

@@ -2,7 +2,7 @@
 
 Importing it quiets backend log noise before any backend is imported and, for JAX, asks XLA
 for deterministic GPU ops (``$DNNBOOK_JAX_DETERMINISTIC=0`` or ``$DNNBOOK_DETERMINISTIC=0``
-leaves XLA alone). Submodules are
+leaves XLA alone) and keeps JAX's compiled programs on disk (below). Submodules are
 imported lazily (``dnnbook.profiles``, ``dnnbook.data``...), so ``import dnnbook`` is cheap.
 
 Layers: the core (``data``, ``models``, ``experiments``, ``stats``, ``claims``, ``plots``,
@@ -27,6 +27,18 @@ if (
     and "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", "")
 ):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + JAX_DETERMINISM_FLAG).strip()
+
+# JAX keeps its compiled programs on disk: a model compiled again (the next configuration of the
+# same shape, the chapter that nbval executes a second time) loads the same program instead of
+# compiling it. $JAX_COMPILATION_CACHE_DIR moves the cache; $DNNBOOK_JAX_CACHE=0 turns it off.
+if os.environ["KERAS_BACKEND"] == "jax" and os.environ.get("DNNBOOK_JAX_CACHE", "1") != "0":
+    os.environ.setdefault(
+        "JAX_COMPILATION_CACHE_DIR",
+        os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dnnbook", "jax"
+        ),
+    )
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 
 __version__ = "0.1.0"
 

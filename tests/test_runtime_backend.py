@@ -206,3 +206,23 @@ def test_the_probe_runs_under_determinism_and_leaves_no_trace():
     name_after, after = weights()
     assert name_after == name == "dense"
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_jax_keeps_compiled_programs_on_disk_unless_told_not_to(tmp_path):
+    """Under JAX, importing dnnbook points JAX's persistent compilation cache at a folder (one
+    set beforehand is kept); DNNBOOK_JAX_CACHE=0 leaves JAX alone; other backends too."""
+    code = "import os, dnnbook; print(os.environ.get('JAX_COMPILATION_CACHE_DIR'))"
+
+    def run(**env):
+        base = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+        base.pop("DNNBOOK_JAX_CACHE", None)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={**base, **env}
+        )
+        return out.stdout.split()[-1]
+
+    home = str(tmp_path)
+    assert run(KERAS_BACKEND="jax", XDG_CACHE_HOME=home) == str(tmp_path / "dnnbook" / "jax")
+    assert run(KERAS_BACKEND="jax", JAX_COMPILATION_CACHE_DIR="/x") == "/x"
+    assert run(KERAS_BACKEND="jax", DNNBOOK_JAX_CACHE="0") == "None"
+    assert run(KERAS_BACKEND="torch") == "None"
