@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Iterable, Mapping, MutableMapping
+from typing import Callable, Iterable, Mapping, MutableMapping
 
 import keras
 import numpy as np
@@ -72,7 +72,6 @@ def train(
     batch_size: int = 32,
     callbacks: Iterable[keras.callbacks.Callback] = (),
     evaluate_test: bool = True,
-    fit_kwargs: Mapping[str, Any] | None = None,
     order_seed: int | None = None,
     epoch_logs: EpochLogFns | None = None,
 ) -> tuple[pd.DataFrame, keras.Model]:
@@ -100,7 +99,6 @@ def train(
         order_seed=seed if order_seed is None else order_seed,
         callbacks=callbacks,
         hooks=[timer, *([EpochLogs(epoch_logs)] if epoch_logs else []), *callbacks],
-        fit_kwargs=fit_kwargs,
     )
     frame = pd.DataFrame(hist)
     frame["epoch_time"] = timer.times[: len(frame)]
@@ -108,12 +106,12 @@ def train(
 
 
 def _replicas(
-    make_model: ModelFactory, seeds: list[int], callbacks: list, fit_kwargs
+    make_model: ModelFactory, seeds: list[int], callbacks: list
 ) -> tuple[list, str | None]:
     """The models of ``seeds`` built for lockstep, or ``[]`` and why they cannot train in it."""
     seed_everything(seeds[0])
     first = make_model()
-    reason = engine.problem(first, callbacks, fit_kwargs)
+    reason = engine.problem(first, callbacks)
     if reason:
         return [], reason
     replicas = [first]
@@ -141,7 +139,6 @@ def run(
     callbacks: Callable[[], list] | Mapping[str, Callable[[], list]] | None = None,
     evaluate_test: bool = True,
     models: MutableMapping | None = None,
-    fit_kwargs: Mapping[str, Any] | None = None,
     epoch_logs: EpochLogFns | None = None,
     lockstep: bool | None = None,
 ) -> pd.DataFrame:
@@ -158,7 +155,8 @@ def run(
     called once per config in lockstep, where they serve all its seeds, else once per seed; a
     callback with a ``runs`` attribute is told the ``(config, seed)`` runs it served, in
     replica order. ``epoch_logs`` maps a column name to a function of a model measured at the
-    end of every epoch (in lockstep, on each replica); ``fit_kwargs`` go to ``fit``. The
+    end of every epoch (in lockstep, on each replica). Validation runs in batches of
+    :data:`dnnbook.engine.callbacks.VALIDATION_BATCH` examples (or ``batch_size``). The
     ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the epoch's
     time shared among them. Pass a dict as ``models`` to keep the trained models, keyed by
     ``(config, seed)``. Progress lines go to stderr.
@@ -181,7 +179,7 @@ def run(
         together = lockstep is not False and len(seeds) > 1
         plans[name] = (
             made,
-            *(_replicas(make_model, seeds, made, fit_kwargs) if together else ([], None)),
+            *(_replicas(make_model, seeds, made) if together else ([], None)),
         )
         replicas = plans[name][
             1
@@ -203,7 +201,6 @@ def run(
                 order_seed=seeds[0],
                 evaluate_test=evaluate_test,
                 epoch_logs=epoch_logs,
-                fit_kwargs=fit_kwargs,
                 callbacks=made,
             )
             _served(
@@ -236,7 +233,6 @@ def run(
                 batch_size=batch_size,
                 callbacks=fresh,
                 evaluate_test=evaluate_test,
-                fit_kwargs=fit_kwargs,
                 order_seed=seeds[0],
                 epoch_logs=epoch_logs,
             )

@@ -403,7 +403,6 @@ def run_seeds(
     *,
     epochs: int,
     batch_size: int = 32,
-    validation_batch_size: int = 1000,
     probe: Callable[[keras.Model], pd.DataFrame] | None = None,
     epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -426,7 +425,6 @@ def run_seeds(
         evaluate_test=False,
         models=kept,
         epoch_logs=epoch_logs,
-        fit_kwargs={"validation_batch_size": validation_batch_size},
     )
     if probe is None:
         return history, None

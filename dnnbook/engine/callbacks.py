@@ -81,6 +81,11 @@ def prepare(
             c.prepare(optimizer, updates)
 
 
+# examples per validation batch (inference gives the same predictions at any batch size, and
+# few large batches take less time than many small ones)
+VALIDATION_BATCH = 1000
+
+
 def fit(
     model: keras.Model,
     data: Splits,
@@ -90,7 +95,6 @@ def fit(
     order_seed: int,
     callbacks: Sequence[keras.callbacks.Callback],
     hooks: Sequence[keras.callbacks.Callback],
-    fit_kwargs: Mapping | None = None,
 ) -> dict:
     """The one ``fit`` of every run, solo or in lockstep: let ``callbacks`` hook the optimizer
     (:func:`prepare`), draw the batch order from ``order_seed``, fit on ``data``'s training set
@@ -105,5 +109,5 @@ def fit(
         batch_size=batch_size,
         verbose=0,
         callbacks=list(hooks),
-        **dict(fit_kwargs or {}),
+        validation_batch_size=max(batch_size, VALIDATION_BATCH),
     ).history

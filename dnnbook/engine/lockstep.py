@@ -87,7 +87,6 @@ AXIS_CONSTRAINTS = (
     keras.constraints.UnitNorm,
 )
 PENALTY = "penalty_in_loss"  # each replica's weight penalty, as the stacked model reports it
-FIT_KWARGS = ("validation_batch_size",)  # fit options that mean the same for every replica
 
 
 def _activation(layer: keras.layers.Layer) -> str:
@@ -186,17 +185,13 @@ def why_not(model: keras.Model) -> str | None:
 def problem(
     model: keras.Model,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    fit_kwargs: Mapping[str, Any] | None = None,
 ) -> str | None:
-    """Why the seeds of ``model`` cannot train in lockstep with these callbacks and ``fit``
-    options (None if they can): :func:`why_not`, fit options other than :data:`FIT_KWARGS`, a
-    callback that acts on the one training loop (see :func:`dnnbook.engine.callbacks.lockstep_safe`)."""
+    """Why the seeds of ``model`` cannot train in lockstep with these callbacks (None if they
+    can): :func:`why_not`, or a callback that acts on the one training loop (see
+    :func:`dnnbook.engine.callbacks.lockstep_safe`)."""
     reason = why_not(model)
     if reason:
         return reason
-    other = sorted(set(fit_kwargs or {}) - set(FIT_KWARGS))
-    if other:
-        return f"fit options {', '.join(other)} act on the shared training loop"
     for c in callbacks:
         if isinstance(c, keras.callbacks.ReduceLROnPlateau):
             reason = replica_grads.plateau_problem(model.optimizer, c)
@@ -504,7 +499,6 @@ def fit(
     order_seed: int,
     evaluate_test: bool = False,
     epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
-    fit_kwargs: Mapping[str, Any] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> list[pd.DataFrame]:
     """Train ``replicas`` stacked; return one per-epoch history frame per replica, with the
@@ -516,7 +510,7 @@ def fit(
     at once (:func:`problem` says which may), a ``ReduceLROnPlateau`` once per replica.
     """
 
-    reason = problem(replicas[0], callbacks, fit_kwargs)
+    reason = problem(replicas[0], callbacks)
     if reason:
         raise ValueError(f"cannot train in lockstep: {reason}")
     k = len(replicas)
@@ -546,7 +540,6 @@ def fit(
             order_seed=order_seed,
             callbacks=callbacks,
             hooks=hooks,
-            fit_kwargs=fit_kwargs,
         )
         test = (
             model.evaluate(
