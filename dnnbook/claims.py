@@ -53,6 +53,14 @@ def _status(holds: Any) -> str:
     return PASS if bool(holds) else FAIL
 
 
+class Record(dict):
+    """A claim's record, a plain dict that a notebook does not echo as a cell's value:
+    :func:`claim` has shown it already, as a ✓/✗ box."""
+
+    def _ipython_display_(self) -> None:
+        return None
+
+
 def record(
     statement: str,
     holds: Any,
@@ -61,18 +69,21 @@ def record(
     margin: float | None = None,
     figure: str | None = None,
 ) -> dict:
-    """The claim as a plain dict: statement, status (✓, ✗ or n/a), evidence, margin, figure."""
+    """The claim as a dict (:class:`Record`): statement, status (✓, ✗ or n/a), evidence,
+    margin, figure."""
     if margin is not None:
         margin = float(margin)
         if math.isnan(margin):
             margin = None
-    return {
-        "statement": statement,
-        "status": _status(holds),
-        "evidence": evidence,
-        "margin": margin,
-        "figure": figure or "",
-    }
+    return Record(
+        {
+            "statement": statement,
+            "status": _status(holds),
+            "evidence": evidence,
+            "margin": margin,
+            "figure": figure or "",
+        }
+    )
 
 
 def line(rec: dict) -> str:

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from dnnbook.claims import Check
 from dnnbook.data import Splits
 from dnnbook.engine import backend
 from dnnbook.engine import lockstep as engine
@@ -325,6 +326,34 @@ def compare(df: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy", leve
         if name not in table.columns:
             raise KeyError(f"no config {name!r}; configs: {', '.join(map(str, table.columns))}")
     return paired_diff(table[a].to_numpy(), table[b].to_numpy(), level)
+
+
+def ci_above(
+    df: pd.DataFrame, config: str, threshold: float, metric: str = "val_accuracy"
+) -> Check:
+    """Whether the 95% CI of ``config``'s ``metric`` at the last epoch lies above ``threshold``
+    (margin: the CI's lower end minus the threshold)."""
+    row = summarize(df, metric).loc[config]
+    return Check(
+        bool(row["ci_low"] > threshold),
+        f"{metric.replace('_', ' ')} {row['mean']:.3f} ± {row['std']:.3f}, 95% CI "
+        f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}] over {int(row['n'])} seeds",
+        float(row["ci_low"] - threshold),
+    )
+
+
+def paired_above(
+    df: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy", threshold: float = 0.0
+) -> Check:
+    """Whether the paired (by seed) 95% CI of ``metric(a) - metric(b)`` at the last epoch lies
+    above ``threshold`` (margin: the CI's lower end minus the threshold)."""
+    d = compare(df, a, b, metric)
+    return Check(
+        bool(d.low > threshold),
+        f"{a} − {b} {metric.replace('_', ' ')} {d.mean:.3f}, 95% CI [{d.low:.3f}, {d.high:.3f}] "
+        f"over {d.n} seeds",
+        float(d.low - threshold),
+    )
 
 
 def epochs_to_reach(df: pd.DataFrame, target: float, metric: str = "val_accuracy") -> pd.DataFrame:

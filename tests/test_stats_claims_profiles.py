@@ -86,3 +86,14 @@ def test_equivalence_needs_the_whole_ci_inside_the_margin():
     assert not noisy.holds, "a wide CI around 0 is no evidence of equivalence"
     with pytest.raises(ValueError, match="positive"):
         stats.equivalent(a, a, margin=0)
+
+
+def test_a_claims_record_is_not_echoed_as_a_cells_value():
+    """``claim`` shows the ✓/✗ box; the record it returns, a cell's last value, adds no output."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    rec = claims.record("s", True, "e", margin=0.5)
+    assert rec == {"statement": "s", "status": "✓", "evidence": "e", "margin": 0.5, "figure": ""}
+    shell = InteractiveShell.instance()
+    assert shell.display_formatter.format(rec) == ({}, {})
+    assert shell.display_formatter.format(dict(rec))[0]  # a plain dict would be echoed
