@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Iterable, Mapping, MutableMapping
+from typing import Callable, Iterable, Mapping, MutableMapping, NamedTuple
 
 import keras
 import numpy as np
@@ -174,74 +174,22 @@ def run(
         name: callbacks.get(name) if isinstance(callbacks, Mapping) else callbacks
         for name in configs
     }
-    plans, groups = {}, {}  # name -> (callbacks made, replicas, reason); group key -> names
-    for name, make_model in configs.items():
-        made = list(factories[name]()) if factories[name] else []
-        together = lockstep is not False and len(seeds) > 1
-        plans[name] = (
-            made,
-            *(_replicas(make_model, seeds, made) if together else ([], None)),
-        )
-        replicas = plans[name][
-            1
-        ]  # configs without callbacks and of one signature train as one model
-        groups.setdefault(
-            engine.signature(replicas[0]) if replicas and not made else name, []
-        ).append(name)
-    total, k, done = len(configs) * len(seeds), 0, {}
-    for names in groups.values():
-        made, replicas, reason = plans[names[0]]
-        start = time.perf_counter()
-        if replicas:
-            models_ = [m for name in names for m in plans[name][1]]
-            histories = engine.fit(
-                models_,
-                data,
-                epochs=epochs,
-                batch_size=batch_size,
-                order_seed=seeds[0],
-                evaluate_test=evaluate_test,
-                epoch_logs=epoch_logs,
-                callbacks=made,
-            )
-            _served(
-                made, [(names[0], seed) for seed in seeds]
-            )  # a group with callbacks is one config
-            others = f", {len(names)} configs together" if len(names) > 1 else ""
-            for j, name in enumerate(names):
-                done[name] = [
-                    (seed, _finish(h, m, data, seed, batch_size, evaluate_test, len(models_)), m)
-                    for seed, h, m in zip(seeds, histories[j * len(seeds) :], plans[name][1])
-                ]
-                k += len(seeds)
-                accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for _, f, _ in done[name])
-                say(
-                    f"[{k}/{total}] {name}, {len(seeds)} seeds in lockstep{others}: val_accuracy {accs} "
-                    f"({time.perf_counter() - start:.1f} s)"
-                )
-            continue
-        name, done[name] = names[0], []
-        if reason:
-            say(f"{name}: seed after seed ({reason})")
-        for i, seed in enumerate(seeds):
-            k, start = k + 1, time.perf_counter()
-            fresh = made if i == 0 else (list(factories[name]()) if factories[name] else [])
-            frame, model = train(
-                configs[name],
-                data,
-                seed=seed,
-                epochs=epochs,
-                batch_size=batch_size,
-                callbacks=fresh,
-                evaluate_test=evaluate_test,
-                order_seed=seeds[0],
-                epoch_logs=epoch_logs,
-            )
-            _served(fresh, [(name, seed)])
-            done[name].append((seed, frame, model))
-            say(
-                f"[{k}/{total}] {name} seed {seed}: val_accuracy {frame['val_accuracy'].iloc[-1]:.4f} "
-                f"({time.perf_counter() - start:.1f} s)"
+    plans = {  # name -> its first callbacks and replicas (empty: seed after seed, and why)
+        name: _plan(configs[name], factories[name], seeds, lockstep is not False)
+        for name in configs
+    }
+    fit = dict(
+        epochs=epochs, batch_size=batch_size, evaluate_test=evaluate_test, epoch_logs=epoch_logs
+    )
+    progress = _Progress(len(configs) * len(seeds))
+    done: dict[str, list] = {}
+    for names in _groups(plans).values():
+        if plans[names[0]].replicas:
+            done |= _in_lockstep(names, plans, data, seeds, progress, **fit)
+        else:
+            name = names[0]
+            done[name] = _seed_after_seed(
+                name, configs[name], factories[name], plans[name], data, seeds, progress, **fit
             )
     frames = []
     for name in configs:
@@ -250,9 +198,86 @@ def run(
             frames.append(frame)
             if models is not None:
                 models[(name, seed)] = model
-    df = pd.concat(frames, ignore_index=True)
-    df["config"] = pd.Categorical(df["config"], categories=list(configs), ordered=True)
-    return df
+    return concat(frames, order=configs)
+
+
+class _Plan(NamedTuple):
+    callbacks: list  # made for the first (or only) fit
+    replicas: list  # the models of every seed, for lockstep; empty: seed after seed
+    reason: str | None  # why not in lockstep
+
+
+def _plan(make_model: ModelFactory, callbacks: Callable | None, seeds: list[int], allowed: bool):
+    """How one config trains: its seeds' replicas for lockstep, or none and why."""
+    made = list(callbacks()) if callbacks else []
+    if not allowed or len(seeds) < 2:
+        return _Plan(made, [], None)
+    return _Plan(made, *_replicas(make_model, seeds, made))
+
+
+def _groups(plans: Mapping[str, _Plan]) -> dict:
+    """Configs that train as one model: those in lockstep without callbacks and with one
+    :func:`dnnbook.engine.lockstep.signature`; every other config on its own."""
+    groups: dict = {}
+    for name, plan in plans.items():
+        key = engine.signature(plan.replicas[0]) if plan.replicas and not plan.callbacks else name
+        groups.setdefault(key, []).append(name)
+    return groups
+
+
+class _Progress:
+    """Progress lines on stderr: ``[k/total] what: val_accuracy ... (seconds)``."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.k = total, 0
+
+    def say(self, runs: int, what: str, frames: Iterable[pd.DataFrame], start: float) -> None:
+        self.k += runs
+        accs = ", ".join(f"{f['val_accuracy'].iloc[-1]:.4f}" for f in frames)
+        say(
+            f"[{self.k}/{self.total}] {what}: val_accuracy {accs} ({time.perf_counter() - start:.1f} s)"
+        )
+
+
+def _in_lockstep(names, plans, data, seeds, progress, **fit) -> dict[str, list]:
+    """Train the seeds of ``names`` (one config, or several of one signature) as one stacked
+    model; per config, a list of ``(seed, frame, model)``."""
+    start = time.perf_counter()
+    made = plans[names[0]].callbacks  # a group with callbacks is one config
+    models_ = [m for name in names for m in plans[name].replicas]
+    histories = engine.fit(models_, data, order_seed=seeds[0], callbacks=made, **fit)
+    _served(made, [(names[0], seed) for seed in seeds])
+    others = f", {len(names)} configs together" if len(names) > 1 else ""
+    done = {}
+    for j, name in enumerate(names):
+        done[name] = [
+            (
+                seed,
+                _finish(h, m, data, seed, fit["batch_size"], fit["evaluate_test"], len(models_)),
+                m,
+            )
+            for seed, h, m in zip(seeds, histories[j * len(seeds) :], plans[name].replicas)
+        ]
+        frames = [f for _, f, _ in done[name]]
+        progress.say(len(seeds), f"{name}, {len(seeds)} seeds in lockstep{others}", frames, start)
+    return done
+
+
+def _seed_after_seed(name, make_model, callbacks, plan, data, seeds, progress, **fit) -> list:
+    """Train one config's seeds one after another; a list of ``(seed, frame, model)``."""
+    if plan.reason:
+        say(f"{name}: seed after seed ({plan.reason})")
+    done = []
+    for i, seed in enumerate(seeds):
+        start = time.perf_counter()
+        fresh = plan.callbacks if i == 0 else (list(callbacks()) if callbacks else [])
+        frame, model = train(
+            make_model, data, seed=seed, callbacks=fresh, order_seed=seeds[0], **fit
+        )
+        _served(fresh, [(name, seed)])
+        done.append((seed, frame, model))
+        progress.say(1, f"{name} seed {seed}", [frame], start)
+    return done
 
 
 def final(df: pd.DataFrame) -> pd.DataFrame:
