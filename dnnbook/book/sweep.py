@@ -239,7 +239,8 @@ def run(
             print(f"== seed {seed}: a chapter failed (reported in the table)", flush=True)
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
     about = (
-        f"Profile {profile}, backend {backend}, base seeds {', '.join(map(str, seeds))}; "
+        f"Profile {profile}, backend {backend}, chapters {', '.join(chapters)}, "
+        f"base seeds {', '.join(map(str, seeds))}; "
         f"executed {date}."
     )
     return write_tables(root, chapters, seeds, about)
