@@ -138,7 +138,6 @@ def run(
     epochs: int,
     batch_size: int = 32,
     callbacks: Callable[[], list] | Mapping[str, Callable[[], list]] | None = None,
-    evaluate_test: bool = True,
     models: MutableMapping | None = None,
     epoch_logs: EpochLogFns | None = None,
     lockstep: bool | None = None,
@@ -178,9 +177,7 @@ def run(
         name: _plan(configs[name], factories[name], seeds, lockstep is not False)
         for name in configs
     }
-    fit = dict(
-        epochs=epochs, batch_size=batch_size, evaluate_test=evaluate_test, epoch_logs=epoch_logs
-    )
+    fit = dict(epochs=epochs, batch_size=batch_size, evaluate_test=True, epoch_logs=epoch_logs)
     progress = _Progress(len(configs) * len(seeds))
     done: dict[str, list] = {}
     for names in _groups(plans).values():

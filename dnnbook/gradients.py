@@ -407,7 +407,7 @@ def run_seeds(
     epoch_logs: Mapping[str, Callable[[keras.Model], float]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Train every config for every seed with :func:`dnnbook.experiments.run` (in lockstep
-    where it can), without test evaluation.
+    where it can).
 
     Returns the tidy history and, if ``probe`` is given, the concatenation of ``probe(model)``
     after training, one per run, with ``config`` and ``seed`` columns. ``epoch_logs`` goes to
@@ -422,7 +422,6 @@ def run_seeds(
         seeds,
         epochs=epochs,
         batch_size=batch_size,
-        evaluate_test=False,
         models=kept,
         epoch_logs=epoch_logs,
     )

@@ -406,7 +406,6 @@ def run_schedules(
         seeds,
         epochs=epochs,
         batch_size=batch_size,
-        evaluate_test=False,
         lockstep=lockstep,
         callbacks={name: with_recorder(make) for name, (_, make) in configs.items()},
     )

@@ -43,7 +43,7 @@ def test_adam_ahead_of_sgd_holds_on_a_tiny_run_and_fails_with_identical_arms():
         "SGD": make("SGD", 1e-4),  # far too low to learn in one epoch: a gap on every backend
         "Adam again": make("Adam", 1e-2),
     }
-    history = experiments.run(configs, d, [0, 1, 2, 3], epochs=1, evaluate_test=False)
+    history = experiments.run(configs, d, [0, 1, 2, 3], epochs=1)
     assert optimizers.ahead(history, "Adam", "SGD", epoch=1).holds
     control = optimizers.ahead(history, "Adam", "Adam again", epoch=1)  # the same optimizer twice
     assert not control.holds and control.margin <= 0
