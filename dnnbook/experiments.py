@@ -15,7 +15,7 @@ import pandas as pd
 
 from dnnbook.claims import Check
 from dnnbook.data import Splits
-from dnnbook.engine import backend
+from dnnbook.engine import backend, stackable
 from dnnbook.engine import lockstep as engine
 from dnnbook.engine.callbacks import EpochLogs, EpochTimer, lockstep_safe
 from dnnbook.engine.callbacks import fit as fit_run
@@ -112,7 +112,7 @@ def _replicas(
     """The models of ``seeds`` built for lockstep, or ``[]`` and why they cannot train in it."""
     seed_everything(seeds[0])
     first = make_model()
-    reason = engine.problem(first, callbacks)
+    reason = stackable.problem(first, callbacks)
     if reason:
         return [], reason
     replicas = [first]
@@ -149,7 +149,7 @@ def run(
     run, so configs are compared on the same batches. By default (``lockstep=None``) a config's
     seeds train together, in lockstep (:mod:`dnnbook.engine.lockstep`: one stacked model), where
     its model allows and nothing couples them, and configs without callbacks that differ only
-    in initializers and activation layers (:func:`dnnbook.engine.lockstep.signature`) train as
+    in initializers and activation layers (:func:`dnnbook.engine.stackable.signature`) train as
     one model too; otherwise, or with ``lockstep=False``, seed after seed (the reason printed).
     ``callbacks`` is a factory of fresh callbacks (or a mapping from config name to one):
     called once per config in lockstep, where they serve all its seeds, else once per seed; a
@@ -214,10 +214,12 @@ def _plan(make_model: ModelFactory, callbacks: Callable | None, seeds: list[int]
 
 def _groups(plans: Mapping[str, _Plan]) -> dict:
     """Configs that train as one model: those in lockstep without callbacks and with one
-    :func:`dnnbook.engine.lockstep.signature`; every other config on its own."""
+    :func:`dnnbook.engine.stackable.signature`; every other config on its own."""
     groups: dict = {}
     for name, plan in plans.items():
-        key = engine.signature(plan.replicas[0]) if plan.replicas and not plan.callbacks else name
+        key = (
+            stackable.signature(plan.replicas[0]) if plan.replicas and not plan.callbacks else name
+        )
         groups.setdefault(key, []).append(name)
     return groups
 

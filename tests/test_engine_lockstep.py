@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from dnnbook import data, experiments, models
-from dnnbook.engine import backend, lockstep, replica_grads
+from dnnbook.engine import backend, lockstep, replica_grads, stackable
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_stacked_replicas_equal_solo_runs(digits, kw):
     to float rounding (a batched product adds in another order)."""
     seeds = [3, 4, 5]
     make = _factory(digits, **kw)
-    assert lockstep.why_not(make()) is None
+    assert stackable.why_not(make()) is None
     logs = {
         "penalty": lambda m: sum(float(keras.ops.convert_to_numpy(v)) for v in m.losses),
         "kernel_sum": lambda m: float(np.sum(m.layers[1].get_weights()[0])),
@@ -141,18 +141,18 @@ def test_stacked_dropout_draws_each_replica_its_own_masks(digits):
 
 
 def test_stacking_refuses_what_would_couple_the_replicas(digits):
-    assert lockstep.why_not(_factory(digits)()) is None
-    assert lockstep.why_not(_factory(digits, dropout=0.1, kernel_regularizer="l2")()) is None
-    assert "OrthogonalRegularizer" in lockstep.why_not(
+    assert stackable.why_not(_factory(digits)()) is None
+    assert stackable.why_not(_factory(digits, dropout=0.1, kernel_regularizer="l2")()) is None
+    assert "OrthogonalRegularizer" in stackable.why_not(
         _factory(digits, kernel_regularizer=keras.regularizers.OrthogonalRegularizer())()
     )
     bn = _factory(digits, batch_norm="after")()
     bn.layers[3].gamma_regularizer = keras.regularizers.L2(1e-3)
-    assert "gamma_regularizer" in lockstep.why_not(bn)
+    assert "gamma_regularizer" in stackable.why_not(bn)
     active = _factory(digits)()
     active.layers[1].activity_regularizer = keras.regularizers.L2(1e-3)
-    assert "activity" in lockstep.why_not(active)
-    assert "bias constraint" in lockstep.why_not(
+    assert "activity" in stackable.why_not(active)
+    assert "bias constraint" in stackable.why_not(
         _factory(digits, bias_constraint=keras.constraints.MaxNorm(1.0))()
     )
     clipped = _factory(digits)()
@@ -161,7 +161,7 @@ def test_stacking_refuses_what_would_couple_the_replicas(digits):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    assert "clipnorm" in lockstep.why_not(clipped)
+    assert "clipnorm" in stackable.why_not(clipped)
     masked = keras.Sequential(
         [
             keras.Input(digits.input_shape),
@@ -172,8 +172,8 @@ def test_stacking_refuses_what_would_couple_the_replicas(digits):
         ]
     )
     models.compile_classifier(masked)
-    assert "does not act on each feature alone" in lockstep.why_not(masked)
-    assert "not compiled" in lockstep.why_not(
+    assert "does not act on each feature alone" in stackable.why_not(masked)
+    assert "not compiled" in stackable.why_not(
         models.build_mlp(digits.input_shape, digits.n_classes)
     )
 
@@ -195,7 +195,7 @@ def test_global_clipnorm_clips_each_replica_by_its_own_norm(digits):
         lambda: keras.optimizers.SGD(0.2, momentum=0.9, global_clipnorm=0.5),
         batch_norm="before",
     )
-    assert lockstep.why_not(clipped()) is None
+    assert stackable.why_not(clipped()) is None
     run = dict(epochs=1, batch_size=32)
     lock = experiments.run({"m": clipped}, digits, seeds, models=kept["lock"], **run)
     solo = experiments.run(
@@ -260,7 +260,7 @@ def test_plateau_needs_plain_sgd_in_lockstep(digits, capsys):
         in capsys.readouterr().err
     )
     accuracy = keras.callbacks.ReduceLROnPlateau("val_accuracy")
-    assert "explicit mode" in lockstep.problem(
+    assert "explicit mode" in stackable.problem(
         _sgd_factory(digits, keras.optimizers.SGD)(), [accuracy]
     )
     with pytest.raises(ValueError, match="cannot train in lockstep: per-replica rates"):
@@ -442,13 +442,13 @@ def test_configs_that_differ_in_activation_and_init_train_as_one_stacked_model(d
         grouped[cols].to_numpy(), apart[cols].to_numpy(), rtol=1e-4, atol=1e-5
     )
     assert grouped.groupby("config", observed=True)["val_loss"].last().nunique() == len(names)
-    base = lockstep.signature(_factory(digits)())
+    base = stackable.signature(_factory(digits)())
     assert (
-        lockstep.signature(_factory(digits, activation="elu", initializer="glorot_uniform")())
+        stackable.signature(_factory(digits, activation="elu", initializer="glorot_uniform")())
         == base
     )
     assert (
-        lockstep.signature(_sgd_factory(digits, lambda: keras.optimizers.SGD(0.1, momentum=0.9))())
+        stackable.signature(_sgd_factory(digits, lambda: keras.optimizers.SGD(0.1, momentum=0.9))())
         != base
     )
-    assert lockstep.signature(_factory(digits, batch_norm="before")()) != base
+    assert stackable.signature(_factory(digits, batch_norm="before")()) != base
