@@ -24,14 +24,18 @@ def test_mesh_size_divides_the_replicas():
 
 
 def test_no_distribution_on_one_device_or_outside_jax():
-    """On one device (here) the stacked model trains without a distribution; outside JAX there
-    is none to make."""
-    dist = devices.replica_distribution(4)
-    if keras.backend.backend() == "jax":
+    """Replicas that would all go to one device train without a distribution; outside JAX
+    there is none to make."""
+    jax = keras.backend.backend() == "jax"  # Keras lists devices under JAX (and TensorFlow)
+    one = keras.distribution.list_devices()[:1] if jax else None
+    dist = devices.replica_distribution(4, one)
+    if jax:
         assert dist.device_mesh.shape == (1, 1)
     else:
         assert dist is None
-    with devices.spread(4) as spread:
+    with devices.spread(4, one) as spread:
+        assert spread is None
+    with devices.spread(1) as spread:  # one replica: one device, however many there are
         assert spread is None
 
 
