@@ -11,6 +11,8 @@
 # still reports what finished, with the notebooks as far as they got (*.running.ipynb).
 # A claim that does not hold is printed (✗) and its chapter goes on, so that one run measures
 # everything ($DNNBOOK_CLAIMS=report); the script then exits 1 and counts them.
+# With $SEEDS (e.g. SEEDS=1,2) it runs the seed sweep instead (python -m dnnbook sweep), $JOBS
+# chapters at once over all seeds, and brings back the sweep's table and notebooks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=${BUNDLE:-_gpu_bundle}
@@ -19,6 +21,7 @@ PROFILE=${PROFILE:-full}
 PYVER=${PYVER:-3.12}
 JOBS=${JOBS:-5}  # all five chapters at once: how the H200 run went (GPU use median 88%)
 TIME_LIMIT=${TIME_LIMIT:-0}  # 0: no limit
+SEEDS=${SEEDS:-}  # base seeds to sweep; empty: execute once at the chapters' own seeds
 SITE=${SITE:-/tmp/dnnbook-site}
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 # what executing chapters needs beyond a GPU image's numpy, pandas, scipy, matplotlib,
@@ -105,6 +108,19 @@ if [ -n "${OUT:-}" ] && command -v nvidia-smi >/dev/null; then  # GPU use every 
   trap "kill $! 2>/dev/null" EXIT
 fi
 set +e
+if [ -n "$SEEDS" ]; then
+  timeout -k 10 "$TIME_LIMIT" $PY -m dnnbook sweep --profile "$PROFILE" --backend "$BACKEND" --jobs "$JOBS" \
+    --chapters "$CHAPTERS" --seeds "$SEEDS" > "$log" 2>&1
+  code=$?
+  cat "$DNNBOOK_BUILD/sweep/claims.md" 2>/dev/null || echo "no sweep table (stopped before its end?)"
+  echo "sweep of $CHAPTERS at seeds $SEEDS, $JOBS chapters at once: $(( $(date +%s) - start )) s wall, exit $code"
+  grep -E "done in|rror|FAILED" "$log" || true
+  if [ -n "${OUT:-}" ]; then
+    cp "$DNNBOOK_BUILD"/sweep/claims.* "$OUT/" 2>/dev/null || true
+    tar czf "$OUT/sweep.tgz" -C "$DNNBOOK_BUILD" sweep 2>/dev/null || true
+  fi
+  exit $code
+fi
 timeout -k 10 "$TIME_LIMIT" $PY -m dnnbook execute --profile "$PROFILE" --backend "$BACKEND" --jobs "$JOBS" ${CHAPTERS:+--chapters "$CHAPTERS"} \
   > "$log" 2>&1
 code=$?

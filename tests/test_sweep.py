@@ -1,6 +1,8 @@
 """The seed sweep's table, built from synthetic executed notebooks; one pipeline test sweeps a small book."""
 
 import csv
+import os
+import sys
 
 import nbformat
 import pytest
@@ -121,6 +123,48 @@ def test_run_executes_each_seed_in_its_own_folder_in_report_mode(tmp_path, monke
     assert [c[0] for c in calls] == [1, 2] and {c[2] for c in calls} == {"report"}
     assert calls[1][1] == str(tmp_path / "sweep" / "seed-2") and calls[0][3] == "03_optimizers"
     assert not clean and "backend jax" in md.read_text() and "| ✓ +1 | ✗ +0 |" in md.read_text()
+
+
+def test_jobs_beyond_the_chapters_run_seeds_side_by_side(tmp_path, monkeypatch):
+    """Two chapters with --jobs 4: two seeds at once, each executing its two chapters at once,
+    their lines prefixed by seed; a third seed waits for a free slot."""
+    import threading
+
+    running, peak, calls, lock = [0], [0], [], threading.Lock()
+    both = threading.Barrier(2, timeout=10)
+
+    def fake_call(cmd, env, cwd, prefix):
+        seed = int(cmd[cmd.index("--seed") + 1])
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            calls.append((seed, cmd[cmd.index("--jobs") + 1], prefix))
+        if seed in (1, 2):
+            both.wait()  # fails (BrokenBarrierError) unless seeds 1 and 2 run at once
+        with lock:
+            running[0] -= 1
+        return 0
+
+    monkeypatch.setattr(sweep, "_call", fake_call)
+    sweep.run(
+        ["00_baseline", "01_gradients"],
+        "quick",
+        [1, 2, 3],
+        backend="jax",
+        jobs=4,
+        root=tmp_path / "sweep",
+    )
+    assert peak[0] == 2 and sorted(calls) == [(s, "2", f"[seed {s}] ") for s in (1, 2, 3)]
+
+
+def test_prefixed_output_passes_every_line_on(capsys):
+    code = sweep._call(
+        [sys.executable, "-c", "print('a'); print('b'); raise SystemExit(3)"],
+        dict(os.environ),
+        ".",
+        "[seed 7] ",
+    )
+    assert code == 3 and capsys.readouterr().out == "[seed 7] a\n[seed 7] b\n"
 
 
 @pytest.mark.parametrize("seeds", ["", "1,x", "1,1", "-3"])

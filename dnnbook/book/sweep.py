@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,19 @@ class Row:
         return all(
             isinstance(self.cells.get(s), dict) and self.cells[s]["status"] == PASS for s in seeds
         )
+
+
+def _call(cmd: list[str], env: dict, cwd: str, prefix: str) -> int:
+    """Run ``cmd``; with a ``prefix``, pass its output on line by line with the prefix (runs
+    side by side stay readable). Its exit status."""
+    if not prefix:
+        return subprocess.call(cmd, env=env, cwd=cwd)
+    with subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        for line in proc.stdout:
+            print(prefix + line, end="", flush=True)
+    return proc.returncode
 
 
 def seed_folder(root: Path, seed: int) -> Path:
@@ -210,11 +224,18 @@ def run(
     root: Path | None = None,
 ) -> tuple[Path, bool]:
     """Execute ``chapters`` at each base seed (``python -m dnnbook execute`` in a process of its
-    own, into ``root/seed-N``), then write the tables (:func:`write_tables`)."""
+    own, into ``root/seed-N``), then write the tables (:func:`write_tables`).
+
+    Up to ``jobs`` chapters run at once: a seed's chapters side by side first, then, when
+    ``jobs`` covers several seeds' worth of chapters (a GPU shared by all), several seeds at
+    once, their output lines prefixed with ``[seed N]``."""
     from dnnbook.book import pipeline
 
     root = root or pipeline.BUILD / "sweep"
-    for i, seed in enumerate(seeds, 1):
+    per_seed = max(1, min(jobs, len(chapters)))
+    seeds_at_once = max(1, min(len(seeds), jobs // per_seed))
+
+    def one(i: int, seed: int) -> None:
         build = seed_folder(root, seed)
         print(f"== seed {seed} ({i}/{len(seeds)}): {', '.join(chapters)} into {build}", flush=True)
         env = {**os.environ, "DNNBOOK_BUILD": str(build), "DNNBOOK_CLAIMS": "report"}
@@ -232,11 +253,15 @@ def run(
             "--seed",
             str(seed),
             "--jobs",
-            str(jobs),
+            str(per_seed),
         ]
-        code = subprocess.call(cmd, env=env, cwd=str(pipeline.ROOT))
-        if code != 0:
+        prefix = f"[seed {seed}] " if seeds_at_once > 1 else ""
+        if _call(cmd, env, str(pipeline.ROOT), prefix) != 0:
             print(f"== seed {seed}: a chapter failed (reported in the table)", flush=True)
+
+    with ThreadPoolExecutor(max_workers=seeds_at_once) as pool:
+        for done in [pool.submit(one, i, s) for i, s in enumerate(seeds, 1)]:
+            done.result()
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
     about = (
         f"Profile {profile}, backend {backend}, chapters {', '.join(chapters)}, "
