@@ -22,8 +22,14 @@ BOOK_MODULES = {
     "yaml": "PyYAML",
     "pytest": "pytest",
 }
-# commands that need no book tools
-PLAIN_COMMANDS = {"data"}
+# the tools each command needs beyond the chapters' own packages (all: every tool)
+EXECUTING = {"papermill", "nbformat", "nbclient", "ipykernel", "jupyter_client", "yaml"}
+NEEDS = {
+    "data": set(),
+    "execute": EXECUTING,
+    "sweep": EXECUTING,
+    "validate": {"nbval", "nbformat", "pytest", "jupyter_client", "ipykernel"},
+}
 INSTALL_HINT = 'pip install "dnnbook[book]"'
 
 
@@ -42,10 +48,13 @@ def command(argv: list[str]) -> str | None:
 
 def missing_book_tools(argv: list[str]) -> list[str]:
     """The book tools that ``argv``'s command needs and this environment lacks."""
-    if command(argv) in PLAIN_COMMANDS or "-h" in argv or "--help" in argv:
+    if "-h" in argv or "--help" in argv:
         return []
+    needed = NEEDS.get(command(argv) or "", set(BOOK_MODULES))
     missing = {
-        dist for module, dist in BOOK_MODULES.items() if importlib.util.find_spec(module) is None
+        dist
+        for module, dist in BOOK_MODULES.items()
+        if module in needed and importlib.util.find_spec(module) is None
     }
     return sorted(missing, key=str.lower)
 

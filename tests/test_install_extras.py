@@ -25,11 +25,15 @@ def test_a_pipeline_command_without_the_book_tools_names_the_extra(monkeypatch, 
         "find_spec",
         lambda name, *a: None if name in ("papermill", "jupyter_book") else real(name, *a),
     )
-    assert entry.main(["execute", "--chapters", "00"]) == 2
+    assert entry.main(["all", "--chapters", "00"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and 'pip install "dnnbook[book]"' in err
     assert "jupyter-book, papermill" in err
     assert entry.missing_book_tools(["data"]) == []  # fetching the data needs none of them
+    # executing and sweeping need papermill, not Jupyter Book (a GPU machine may lack it)
+    assert entry.missing_book_tools(["execute"]) == entry.missing_book_tools(["sweep"])
+    assert entry.missing_book_tools(["sweep"]) == ["papermill"]
+    assert entry.missing_book_tools(["build"]) == ["jupyter-book", "papermill"]
 
 
 def test_runtime_dependencies_leave_the_book_tools_to_extras():
