@@ -1,4 +1,5 @@
-"""Small statistics for multi-seed comparisons: mean ± std and Student-t confidence intervals."""
+"""Small statistics for multi-seed comparisons: mean ± std and Student-t confidence intervals,
+equivalence tests, and the difference of two proportions."""
 
 from __future__ import annotations
 
@@ -82,3 +83,25 @@ def equivalent(a, b, margin: float, alpha: float = 0.05) -> Equivalence:
     if margin <= 0:
         raise ValueError(f"the equivalence margin must be positive, got {margin}")
     return Equivalence(paired_diff(a, b, level=1 - 2 * alpha), float(margin), float(alpha))
+
+
+def _wilson(x: int, n: int, z: float) -> tuple[float, float]:
+    p, zz = x / n, z * z
+    centre = (p + zz / (2 * n)) / (1 + zz / n)
+    half = z / (1 + zz / n) * np.sqrt(p * (1 - p) / n + zz / (4 * n * n))
+    return centre - half, centre + half
+
+
+def proportion_diff(x1: int, n1: int, x2: int, n2: int, level: float = 0.95) -> Interval:
+    """``x1/n1 - x2/n2`` with Newcombe's score interval at ``level`` (Wilson intervals of each
+    share combined; good for small counts and shares near 0 or 1). ``std`` is NaN and ``n``
+    the smaller count."""
+    if min(n1, n2) <= 0 or not (0 <= x1 <= n1 and 0 <= x2 <= n2):
+        raise ValueError(f"proportion_diff needs 0 <= x <= n and n > 0, got {x1}/{n1}, {x2}/{n2}")
+    z = float(_st.norm.ppf(0.5 + level / 2))
+    p1, p2 = x1 / n1, x2 / n2
+    (l1, u1), (l2, u2) = _wilson(x1, n1, z), _wilson(x2, n2, z)
+    d = p1 - p2
+    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return Interval(float(d), float("nan"), float(low), float(high), int(min(n1, n2)))

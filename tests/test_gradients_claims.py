@@ -128,10 +128,18 @@ def test_dying_and_waking_checks():
     )
     assert gradients.dies_more(units, "r", "l").holds
     assert not gradients.dies_more(units, "r", "r").holds  # identical arms
-    assert gradients.wakes_more(units, "l", "r").holds
-    assert not gradients.wakes_more(units, "l", "l").holds
-    none = units.assign(never=[100, 90, 0, 10], woke=[30, 20, 0, 8])
-    assert gradients.wakes_more(none, "l", "r").holds is None  # nothing to check: n/a
+    woke = gradients.wakes_more(units, "l", "r")  # 23 of 30 against 50 of 190, pooled
+    assert woke.holds and "23 of 30" in woke.evidence and 0 < woke.margin < 0.5
+    assert not gradients.wakes_more(units, "l", "l").holds  # identical arms: bound below 0
+    # a seed with none of them is fine when pooled; a network with none at all is n/a
+    assert gradients.wakes_more(
+        units.assign(never=[100, 90, 0, 10], woke=[30, 20, 0, 8]), "l", "r"
+    ).holds
+    none = units.assign(never=[100, 90, 0, 0], woke=[30, 20, 0, 0])
+    assert gradients.wakes_more(none, "l", "r").holds is None
+    # a small edge from few units is not enough: 3 of 4 against 50 of 100
+    few = units.assign(never=[50, 50, 2, 2], woke=[25, 25, 2, 1])
+    assert not gradients.wakes_more(few, "l", "r").holds
 
 
 def test_divergence_check_needs_a_diverging_arm():

@@ -97,3 +97,16 @@ def test_a_claims_record_is_not_echoed_as_a_cells_value():
     shell = InteractiveShell.instance()
     assert shell.display_formatter.format(rec) == ({}, {})
     assert shell.display_formatter.format(dict(rec))[0]  # a plain dict would be echoed
+
+
+def test_proportion_diff_is_newcombes_score_interval():
+    # Newcombe (1998), Statistics in Medicine 17, table II, example (a): 56/70 - 48/80
+    d = stats.proportion_diff(56, 70, 48, 80)
+    assert d.mean == pytest.approx(0.2) and (d.low, d.high) == pytest.approx(
+        (0.0524, 0.3339), abs=1e-4
+    )
+    # example (e): 10/10 - 0/10 stays inside [-1, 1] where a Wald interval would not
+    e = stats.proportion_diff(10, 10, 0, 10)
+    assert (e.low, e.high) == pytest.approx((0.6075, 1.0), abs=1e-4)
+    with pytest.raises(ValueError, match="0 <= x <= n"):
+        stats.proportion_diff(3, 2, 1, 2)
