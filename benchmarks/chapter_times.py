@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dnnbook.book import pipeline  # noqa: E402
 
 
 def main() -> None:
@@ -27,18 +30,7 @@ def main() -> None:
     for backend in args.backends.split(","):
         build = ROOT / "_build" / f"bench-{backend}"
         env = {**os.environ, "DNNBOOK_BUILD": str(build)}
-        cmd = [
-            sys.executable,
-            "-m",
-            "dnnbook",
-            "execute",
-            "--profile",
-            args.profile,
-            "--backend",
-            backend,
-        ]
-        if args.chapters:
-            cmd += ["--chapters", args.chapters]
+        cmd = pipeline.execute_command(args.profile, chapters=args.chapters, backend=backend)
         print(f"== {backend}: {' '.join(cmd[1:])}", flush=True)
         start = time.perf_counter()
         rc = subprocess.call(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)

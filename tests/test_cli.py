@@ -195,3 +195,16 @@ def test_jobs_must_be_auto_or_a_count(capsys):
 
     assert cli.main(["execute", "--jobs", "many"]) == 2
     assert "'auto' or a whole number" in capsys.readouterr().err
+
+
+def test_execute_command_leaves_out_what_is_not_given():
+    assert pipeline.execute_command("quick")[1:] == [
+        "-m",
+        "dnnbook",
+        "execute",
+        "--profile",
+        "quick",
+    ]
+    cmd = pipeline.execute_command("full", chapters="00,03", backend="jax", seed=0, jobs=2)
+    assert cmd[5:] == ["--chapters", "00,03", "--backend", "jax", "--seed", "0", "--jobs", "2"]
+    assert cli._parser().parse_args(cmd[3:]).seed == 0  # a command the CLI accepts

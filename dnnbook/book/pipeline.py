@@ -214,6 +214,28 @@ def longest_first(selected: list[Chapter], profile: str | None) -> list[Chapter]
     return list(selected)
 
 
+def execute_command(
+    profile: str,
+    *,
+    chapters: str = "",
+    backend: str | None = None,
+    seed: int | None = None,
+    jobs: int | None = None,
+) -> list[str]:
+    """The ``python -m dnnbook execute`` command line for these options (each one left out
+    when not given, so that the command's own default applies)."""
+    cmd = [sys.executable, "-m", "dnnbook", "execute", "--profile", profile]
+    for option, value in (
+        ("--chapters", chapters),
+        ("--backend", backend),
+        ("--seed", seed),
+        ("--jobs", jobs),
+    ):
+        if value not in (None, ""):
+            cmd += [option, str(value)]
+    return cmd
+
+
 def execute_parallel(
     selected: list[Chapter], profile: str, *, jobs: int, seed: int | None = None
 ) -> dict[str, float]:
@@ -229,20 +251,7 @@ def execute_parallel(
     lock = threading.Lock()
 
     def one(chapter: Chapter) -> tuple[Chapter, int, float]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "dnnbook",
-            "execute",
-            "--chapters",
-            chapter.name,
-            "--profile",
-            profile,
-            "--jobs",
-            "1",
-        ]
-        if seed is not None:
-            cmd += ["--seed", str(seed)]
+        cmd = execute_command(profile, chapters=chapter.name, seed=seed, jobs=1)
         start = time.perf_counter()
         proc = subprocess.Popen(
             cmd,

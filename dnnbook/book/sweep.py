@@ -15,7 +15,6 @@ import datetime as _dt
 import json
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,22 +238,9 @@ def run(
         build = seed_folder(root, seed)
         print(f"== seed {seed} ({i}/{len(seeds)}): {', '.join(chapters)} into {build}", flush=True)
         env = {**os.environ, "DNNBOOK_BUILD": str(build), "DNNBOOK_CLAIMS": "report"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "dnnbook",
-            "execute",
-            "--profile",
-            profile,
-            "--backend",
-            backend,
-            "--chapters",
-            ",".join(chapters),
-            "--seed",
-            str(seed),
-            "--jobs",
-            str(per_seed),
-        ]
+        cmd = pipeline.execute_command(
+            profile, chapters=",".join(chapters), backend=backend, seed=seed, jobs=per_seed
+        )
         prefix = f"[seed {seed}] " if seeds_at_once > 1 else ""
         if _call(cmd, env, str(pipeline.ROOT), prefix) != 0:
             print(f"== seed {seed}: a chapter failed (reported in the table)", flush=True)
