@@ -206,5 +206,5 @@ def test_execute_command_leaves_out_what_is_not_given():
         "quick",
     ]
     cmd = pipeline.execute_command("full", chapters="00,03", backend="jax", seed=0, jobs=2)
-    assert cmd[5:] == ["--chapters", "00,03", "--backend", "jax", "--seed", "0", "--jobs", "2"]
+    assert cmd[6:] == ["--chapters", "00,03", "--backend", "jax", "--seed", "0", "--jobs", "2"]
     assert cli._parser().parse_args(cmd[3:]).seed == 0  # a command the CLI accepts
