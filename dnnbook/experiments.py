@@ -366,18 +366,42 @@ def ci_above(
     )
 
 
+def paired_check(
+    table: pd.DataFrame,
+    a: str,
+    b: str,
+    *,
+    threshold: float = 0.0,
+    one_sided: bool = False,
+    label: str | None = None,
+) -> Check:
+    """Whether ``a − b``, paired by seed, lies above ``threshold``: the 95% CI of its mean
+    does, or with ``one_sided`` its one-sided 95% lower bound (the 90% CI's low end), for a
+    claim about one direction only. ``table`` is seeds × configs (e.g. :func:`per_seed`).
+    Margin: that lower end minus ``threshold``."""
+    for name in (a, b):
+        if name not in table.columns:
+            raise KeyError(f"no config {name!r}; configs: {', '.join(map(str, table.columns))}")
+    d = paired_diff(table[a].to_numpy(), table[b].to_numpy(), 0.9 if one_sided else 0.95)
+    bound = (
+        f"one-sided 95% lower bound {d.low:+.4f}"
+        if one_sided
+        else f"95% CI [{d.low:+.4f}, {d.high:+.4f}]"
+    )
+    return Check(
+        bool(d.low > threshold),
+        f"{label or f'{a} − {b}'}: {d.mean:+.4f} ± {d.std:.4f}, {bound} (n={d.n})",
+        float(d.low - threshold),
+    )
+
+
 def paired_above(
     df: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy", threshold: float = 0.0
 ) -> Check:
     """Whether the paired (by seed) 95% CI of ``metric(a) - metric(b)`` at the last epoch lies
     above ``threshold`` (margin: the CI's lower end minus the threshold)."""
-    d = compare(df, a, b, metric)
-    return Check(
-        bool(d.low > threshold),
-        f"{a} − {b} {metric.replace('_', ' ')} {d.mean:.3f}, 95% CI [{d.low:.3f}, {d.high:.3f}] "
-        f"over {d.n} seeds",
-        float(d.low - threshold),
-    )
+    label = f"{a} − {b}, {metric.replace('_', ' ')}"
+    return paired_check(per_seed(df, metric), a, b, threshold=threshold, label=label)
 
 
 def epochs_to_reach(df: pd.DataFrame, target: float, metric: str = "val_accuracy") -> pd.DataFrame:

@@ -643,17 +643,6 @@ def stays_at_chance(history: pd.DataFrame, config: str, band: float) -> Check:
     )
 
 
-def beats(table: pd.DataFrame, a: str, b: str) -> Check:
-    """The 95% CI of the paired (by seed) difference ``a − b`` lies above 0; ``table`` is a
-    seed × config table (e.g. :func:`dnnbook.experiments.per_seed`). Margin: the CI's low end."""
-    diff = stats.paired_diff(table[a].to_numpy(), table[b].to_numpy())
-    return Check(
-        bool(diff.low > 0),
-        f"{a} − {b}: {diff.mean:+.3f}, 95% CI [{diff.low:+.3f}, {diff.high:+.3f}], n={diff.n}",
-        diff.low,
-    )
-
-
 def dies_more(dead: pd.DataFrame, a: str, b: str, times: float = 2.0) -> Check:
     """In every seed, the share of never-positive units of ``a`` is at least ``times`` that of
     ``b`` (``dead`` has ``config``, ``seed``, ``dead_fraction``); margin: the smallest ratio
@@ -707,7 +696,7 @@ def diverges_without_clipping(
     nan = end["loss"].isna()
     diverged = nan | (end["val_accuracy"] < band)
     best = experiments.per_run(history, "val_accuracy")["best"].unstack("config")
-    win = beats(best, clipped, plain)
+    win = experiments.paired_check(best, clipped, plain)
     finite = end.loc[~nan, "val_accuracy"]
     room = band - float(finite.max()) if len(finite) else np.inf
     return Check(

@@ -900,19 +900,15 @@ def ahead(
     *,
     epoch: int | None = None,
     metric: str = "val_accuracy",
-    level: float = 0.95,
+    one_sided: bool = False,
 ) -> Check:
-    """``a`` beats ``b`` (at ``epoch``, else at the last): the ``level`` CI of the paired
-    difference lies above 0 (``level=0.90``: a one-sided 95% test). Margin: the CI's lower end."""
+    """``a`` beats ``b`` (at ``epoch``, else at the last): the 95% CI of the paired difference
+    lies above 0, or with ``one_sided`` its one-sided 95% lower bound
+    (:func:`dnnbook.experiments.paired_check`). Margin: that lower end."""
     frame = history if epoch is None else history[history["epoch"] == epoch]
-    diff = experiments.compare(frame, a, b, metric, level=level)
     when = "at the last epoch" if epoch is None else f"after epoch {epoch}"
-    shown = (
-        str(diff)
-        if level == 0.95
-        else (f"{diff.mean:+.4f}, {level:.0%} CI [{diff.low:+.4f}, {diff.high:+.4f}], n={diff.n}")
-    )
-    return Check(diff.low > 0, f"{a} − {b} {when}: {shown}", float(diff.low))
+    table = experiments.per_seed(frame, metric)
+    return experiments.paired_check(table, a, b, one_sided=one_sided, label=f"{a} − {b} {when}")
 
 
 def not_beaten(

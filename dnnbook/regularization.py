@@ -254,17 +254,11 @@ def lower(
     by seed, lies above 0 (margin: its lower end). E.g. ``lower(after, "gap", "dropout 0.5",
     "none")``: dropout narrows the generalization gap. ``one_sided`` uses the one-sided 95%
     bound (the lower end of the 90% CI) for a claim about one direction only."""
-    t = by_seed(frame, column)
-    d = stats.paired_diff(t[high].to_numpy(), t[low].to_numpy(), level=0.9 if one_sided else 0.95)
-    bound = (
-        f"one-sided 95% lower bound {d.low:+.4f}"
-        if one_sided
-        else f"95% CI [{d.low:+.4f}, {d.high:+.4f}]"
-    )
-    return Check(
-        d.low > 0,
-        f"{column}({high}) − {column}({low}): {d.mean:+.4f} ± {d.std:.4f}, {bound} (n={d.n})",
-        d.low,
+    from dnnbook import experiments
+
+    label = f"{column}({high}) − {column}({low})"
+    return experiments.paired_check(
+        by_seed(frame, column), high, low, one_sided=one_sided, label=label
     )
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dnnbook import data, gradients
+from dnnbook import data, experiments, gradients
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +111,14 @@ def test_stays_at_chance_checks_every_epoch():
 
 def test_paired_checks_fail_on_identical_arms():
     table = pd.DataFrame({"a": [0.7, 0.72, 0.69], "b": [0.1, 0.12, 0.1]})
-    assert gradients.beats(table, "a", "b").holds
-    same = gradients.beats(table, "a", "a")
+    assert experiments.paired_check(table, "a", "b").holds
+    same = experiments.paired_check(table, "a", "a")
     assert not same.holds and same.margin == 0
+    assert not experiments.paired_check(table, "a", "b", threshold=0.7).holds
+    one, two = (experiments.paired_check(table, "a", "b", one_sided=s) for s in (True, False))
+    assert one.margin > two.margin and "one-sided" in one.evidence
+    with pytest.raises(KeyError, match="no config 'c'"):
+        experiments.paired_check(table, "a", "c")
 
 
 def test_dying_and_waking_checks():

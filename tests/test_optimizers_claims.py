@@ -67,9 +67,9 @@ def test_not_below_fails_far_below_the_reference_and_holds_on_a_tie():
 
 def test_one_sided_ahead_fails_for_identical_schedules():
     win = _history({"constant": [0.75, 0.74, 0.76], "1cycle": [0.78, 0.775, 0.785]})
-    assert optimizers.ahead(win, "1cycle", "constant", level=0.90).holds
+    assert optimizers.ahead(win, "1cycle", "constant", one_sided=True).holds
     same = _history({"constant": [0.75, 0.74, 0.76], "1cycle": [0.75, 0.74, 0.76]})
-    assert not optimizers.ahead(same, "1cycle", "constant", level=0.90).holds
+    assert not optimizers.ahead(same, "1cycle", "constant", one_sided=True).holds
 
 
 def test_not_beaten_fails_when_another_rate_is_clearly_better():
