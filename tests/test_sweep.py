@@ -157,6 +157,29 @@ def test_jobs_beyond_the_chapters_run_seeds_side_by_side(tmp_path, monkeypatch):
     assert peak[0] == 2 and sorted(calls) == [(s, "2", f"[seed {s}] ") for s in (1, 2, 3)]
 
 
+def test_no_execute_tabulates_the_folders_as_they_are(tmp_path, monkeypatch, capsys):
+    """--no-execute runs nothing (no data needed either) and tabulates what the seed folders
+    hold, e.g. chapters executed on different machines and copied in."""
+    from dnnbook.book import pipeline
+
+    monkeypatch.setattr(pipeline, "BUILD", tmp_path)
+    monkeypatch.setattr(sweep.subprocess, "call", lambda *a, **k: pytest.fail("executed"))
+    monkeypatch.setenv("DNNBOOK_DATA", str(tmp_path / "no data here"))
+    for seed in (1, 2):
+        _executed(
+            tmp_path / "sweep", seed, "03_optimizers", [claims.record(A, True, "e", margin=0.5)]
+        )
+    code = cli.main(
+        ["sweep", "--no-execute", "--chapters", "03", "--seeds", "1,2", "--profile", "full"]
+    )
+    table = (tmp_path / "sweep" / "claims.md").read_text()
+    assert code == 0 and "tabulated" in table and "| ✓ +0.5 | ✓ +0.5 | +0.5 | yes |" in table
+    assert (
+        cli.main(["sweep", "--no-execute", "--chapters", "03", "--seeds", "1,3"]) == 1
+    )  # seed 3 never ran
+    assert "at seed 3: not executed" in (tmp_path / "sweep" / "claims.md").read_text()
+
+
 def test_prefixed_output_passes_every_line_on(capsys):
     code = sweep._call(
         [sys.executable, "-c", "print('a'); print('b'); raise SystemExit(3)"],

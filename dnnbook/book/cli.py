@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         help="sweep: also copy the table to results/sweep-PROFILE.md, the book's sweep page",
     )
     p.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="sweep: only tabulate the seed folders already in _build/sweep (e.g. chapters "
+        "executed on different machines and copied there)",
+    )
+    p.add_argument(
         "--jobs",
         default=os.environ.get("JOBS", "1"),
         help="chapters executed and validated at once, each in its own process; default 1; "
@@ -130,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = profiles.resolve(args.profile)
     jobs = resolve_jobs(args.jobs, len(selected))
     if args.command == "sweep":
-        return _sweep([c.name for c in selected], profile, seeds, args.backend, jobs, args.save)
+        names = [c.name for c in selected]
+        return _sweep(names, profile, seeds, args.backend, jobs, args.save, args.no_execute)
     try:
         if args.command in ("execute", "all"):
             try:
@@ -177,7 +184,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _sweep(
-    chapters: list[str], profile: str, seeds: list[int], backend: str, jobs: int, save: bool
+    chapters: list[str],
+    profile: str,
+    seeds: list[int],
+    backend: str,
+    jobs: int,
+    save: bool,
+    no_execute: bool = False,
 ) -> int:
     """Execute ``chapters`` at each seed and write the claims table; 1 if a claim failed at a
     seed or a chapter crashed (the table says which), else 0."""
@@ -186,12 +199,15 @@ def _sweep(
     from dnnbook import data
     from dnnbook.book import pipeline, sweep
 
-    try:
-        data.load("fashion_mnist", n_train=10, n_valid=10, n_test=10)  # fail before any long work
-    except data.DataError as exc:
-        return _fail(str(exc), 1)
     start = time.perf_counter()
-    table, clean = sweep.run(chapters, profile, seeds, backend=backend, jobs=jobs)
+    if no_execute:
+        table, clean = sweep.tabulate(chapters, profile, seeds, backend=backend, executed=False)
+    else:
+        try:
+            data.load("fashion_mnist", n_train=10, n_valid=10, n_test=10)  # before long work
+        except data.DataError as exc:
+            return _fail(str(exc), 1)
+        table, clean = sweep.run(chapters, profile, seeds, backend=backend, jobs=jobs)
     print(
         f"\nThe sweep table is at {table} (and {table.with_suffix('.csv')}), "
         f"{time.perf_counter() - start:.0f} s"

@@ -248,10 +248,27 @@ def run(
     with ThreadPoolExecutor(max_workers=seeds_at_once) as pool:
         for done in [pool.submit(one, i, s) for i, s in enumerate(seeds, 1)]:
             done.result()
+    return tabulate(chapters, profile, seeds, backend=backend, root=root)
+
+
+def tabulate(
+    chapters: list[str],
+    profile: str,
+    seeds: list[int],
+    *,
+    backend: str,
+    root: Path | None = None,
+    executed: bool = True,
+) -> tuple[Path, bool]:
+    """Write the tables of what ``root/seed-N`` holds (:func:`write_tables`), dated today:
+    "executed" after :func:`run`, "tabulated" for folders filled elsewhere."""
+    from dnnbook.book import pipeline
+
+    root = root or pipeline.BUILD / "sweep"
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
     about = (
         f"Profile {profile}, backend {backend}, chapters {', '.join(chapters)}, "
         f"base seeds {', '.join(map(str, seeds))}; "
-        f"executed {date}."
+        f"{'executed' if executed else 'tabulated'} {date}."
     )
     return write_tables(root, chapters, seeds, about)
