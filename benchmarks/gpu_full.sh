@@ -11,6 +11,8 @@
 # still reports what finished, with the notebooks as far as they got (*.running.ipynb).
 # A claim that does not hold is printed (✗) and its chapter goes on, so that one run measures
 # everything ($DNNBOOK_CLAIMS=report); the script then exits 1 and counts them.
+# With VALIDATE=1 nbval then re-executes the chapters ($JOBS at once), as `make book` does,
+# and the times of both steps are printed (the HTML build needs no GPU and is not run here).
 # With $SEEDS (e.g. SEEDS=1,2) it runs the seed sweep instead (python -m dnnbook sweep), $JOBS
 # chapters at once over all seeds, and brings back the sweep's table and notebooks.
 set -euo pipefail
@@ -22,11 +24,12 @@ PYVER=${PYVER:-3.12}
 JOBS=${JOBS:-5}  # all five chapters at once: how the H200 run went (GPU use median 88%)
 TIME_LIMIT=${TIME_LIMIT:-0}  # 0: no limit
 SEEDS=${SEEDS:-}  # base seeds to sweep; empty: execute once at the chapters' own seeds
+VALIDATE=${VALIDATE:-0}  # 1: then validate with nbval, as make book does
 SITE=${SITE:-/tmp/dnnbook-site}
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 # what executing chapters needs beyond a GPU image's numpy, pandas, scipy, matplotlib,
 # scikit-learn, tqdm, pyyaml and the backend itself
-DEPS=(keras papermill nbformat nbclient ipykernel)
+DEPS=(keras papermill nbformat nbclient ipykernel nbval)
 # Keras at the version this checkout's tests ran with (the book hooks a few of its internals)
 KERAS_PIN=${KERAS_PIN:-$($PY -c "import importlib.metadata as m; print(m.version('keras'))" 2>/dev/null || true)}
 # their dependencies that the GPU image already holds (its package list, 2026-11): not bundled,
@@ -128,6 +131,22 @@ set -e
 if [ "$code" = 124 ]; then  # stop the chapters' own processes too, so the notebooks stay as last saved
   pkill -f "dnnbook execute" || true; sleep 3
   echo "stopped after TIME_LIMIT=$TIME_LIMIT s; chapters not reported done below did not finish"
+fi
+executed=$(( $(date +%s) - start ))
+if [ "$VALIDATE" = 1 ] && [ "$code" = 0 ]; then
+  left=$(( TIME_LIMIT > 0 ? TIME_LIMIT - executed : 0 ))
+  if [ "$TIME_LIMIT" -gt 0 ] && [ "$left" -le 0 ]; then
+    echo "no time left to validate"
+  else
+    set +e
+    timeout -k 10 "$left" $PY -m dnnbook validate --profile "$PROFILE" --backend "$BACKEND" --jobs "$JOBS" \
+      ${CHAPTERS:+--chapters "$CHAPTERS"} > "${log%.log}-validate.log" 2>&1
+    vcode=$?
+    set -e
+    tail -n 5 "${log%.log}-validate.log"
+    echo "execute: $executed s; validate (nbval, $JOBS at once): $(( $(date +%s) - start - executed )) s, exit $vcode"
+    [ "$vcode" = 0 ] || code=$vcode
+  fi
 fi
 
 grep -E "^\[|✓|✗|rror|done in|FAILED|environment|backend " "$log" | grep -vE "^ *\[[^]]+\] cell [0-9]+$" || true
