@@ -74,13 +74,27 @@ def cross_entropy(
     return nll(probs, y), accuracy(probs, y)
 
 
+def data_loss(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
+    """The model's compiled loss function on its predictions for ``(x, y)``, without the
+    penalty: the mean over the examples. Computed as ``evaluate`` computes it on each backend
+    (under TensorFlow from the softmax's logits; under JAX and PyTorch from probabilities
+    clipped to ``[1e-7, 1 − 1e-7]``), which a cross-entropy of the predicted probabilities
+    would not match for examples the model gives almost no probability."""
+    fn = keras.losses.get(model.loss)
+    total = 0.0
+    for i in range(0, len(x), batch_size):
+        values = fn(y[i : i + batch_size], model(x[i : i + batch_size], training=False))
+        values = keras.ops.convert_to_numpy(values).astype(np.float64)
+        total += values.sum() if values.ndim else float(values) * len(x[i : i + batch_size])
+    return float(total / len(x))
+
+
 def loss_parts(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """The loss Keras reports on ``(x, y)`` (``evaluate``) next to its two parts, measured apart:
-    the data part (cross-entropy of the predictions) and the penalty (regularization loss)."""
+    the data part (:func:`data_loss`) and the penalty (the regularization loss)."""
     result = model.evaluate(x, y, verbose=0, batch_size=1000)
     total = float(result[0] if isinstance(result, (list, tuple)) else result)
-    data_part, _ = cross_entropy(model, x, y)
-    return {"reported": total, "data": data_part, "penalty": penalty(model)}
+    return {"reported": total, "data": data_loss(model, x, y), "penalty": penalty(model)}
 
 
 def loss_parts_table(

@@ -58,6 +58,21 @@ def test_loss_parts_add_up():
     assert parts["reported"] == pytest.approx(parts["data"] + parts["penalty"], abs=1e-4)
 
 
+def test_loss_parts_add_up_where_the_model_gives_a_label_almost_no_probability():
+    """Logits 60 apart: the true class gets about e^-60. Keras's reported loss takes 60 from the
+    logits under TensorFlow and 16.1 (probabilities clipped at 1e-7) under JAX and PyTorch; the
+    data part must be computed the same way, whatever the backend."""
+    model = _model(kernel_regularizer=keras.regularizers.L2(1e-3))
+    w = [np.zeros_like(v) for v in model.get_weights()]
+    w[-1][:] = [60.0, 0.0]  # the last bias: class 0 always, by 60 logits
+    model.set_weights(w)
+    x = np.zeros((8, 3), dtype="float32")
+    y = np.ones(8, dtype="int64")  # every label is the other class
+    parts = reg.loss_parts(model, x, y)
+    assert parts["data"] > 16  # a loss dominated by the near-zero probabilities
+    assert parts["reported"] == pytest.approx(parts["data"] + parts["penalty"], abs=1e-4)
+
+
 def test_l1_l2_passes_both_factors():
     r = reg.regularizer("l1_l2", l1=0.5, l2=0.25)
     w = np.array([[1.0, -2.0]], dtype="float32")
