@@ -163,17 +163,20 @@ def test_no_execute_tabulates_the_folders_as_they_are(tmp_path, monkeypatch, cap
     from dnnbook.book import pipeline
 
     monkeypatch.setattr(pipeline, "BUILD", tmp_path)
+    monkeypatch.setattr(pipeline, "RESULTS", tmp_path / "results")  # where --save writes
     monkeypatch.setattr(sweep.subprocess, "call", lambda *a, **k: pytest.fail("executed"))
     monkeypatch.setenv("DNNBOOK_DATA", str(tmp_path / "no data here"))
     for seed in (1, 2):
         _executed(
             tmp_path / "sweep", seed, "03_optimizers", [claims.record(A, True, "e", margin=0.5)]
         )
-    code = cli.main(
-        ["sweep", "--no-execute", "--chapters", "03", "--seeds", "1,2", "--profile", "full"]
-    )
+    args = ["sweep", "--no-execute", "--chapters", "03", "--seeds", "1,2", "--profile", "full"]
+    code = cli.main(args)
     table = (tmp_path / "sweep" / "claims.md").read_text()
     assert code == 0 and "tabulated" in table and "| ✓ +0.5 | ✓ +0.5 | +0.5 | yes |" in table
+    assert cli.main([*args, "--save"]) == 0  # the table and its CSV, for the book
+    assert (tmp_path / "results" / "sweep-full.md").read_text() == table
+    assert "smallest margin" in (tmp_path / "results" / "sweep-full.csv").read_text()
     assert (
         cli.main(["sweep", "--no-execute", "--chapters", "03", "--seeds", "1,3"]) == 1
     )  # seed 3 never ran

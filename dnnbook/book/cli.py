@@ -213,10 +213,11 @@ def _sweep(
         f"{time.perf_counter() - start:.0f} s"
     )
     if save:
-        saved = pipeline.ROOT / "results" / f"sweep-{profile}.md"
+        saved = pipeline.RESULTS / f"sweep-{profile}.md"
         saved.parent.mkdir(exist_ok=True)
         shutil.copyfile(table, saved)
-        print(f"saved for the book as {saved}")
+        shutil.copyfile(table.with_suffix(".csv"), saved.with_suffix(".csv"))
+        print(f"saved for the book as {saved} (and {saved.with_suffix('.csv').name})")
     if not clean:
         print(
             "some claims did not hold at every seed, or a chapter crashed: see the table",

@@ -24,6 +24,7 @@ BUILD = BUILD if BUILD.is_absolute() else ROOT / BUILD
 EXECUTED = BUILD / "executed"
 FAILED = BUILD / "failed"
 HTML = BUILD / "html"
+RESULTS = ROOT / "results"  # the committed sweep tables, shown by the book
 STATUS = EXECUTED / "status.json"
 BOOK_FILES = ("_config.yml", "_toc.yml", "intro.md", "_static")
 CELL_TIMEOUT = {"quick": 900, "full": 3600}
@@ -446,7 +447,7 @@ def build(selected: list[Chapter] | None = None) -> Path:
     from dnnbook.book.defaults import MissingEvidence
 
     try:
-        pages.write_pages(site, paths, status, ROOT / "results")
+        pages.write_pages(site, paths, status, RESULTS)
     except MissingEvidence as exc:
         raise PipelineError(str(exc)) from None
     pages.restrict_toc(site / "_toc.yml", [c.name for c in selected])
