@@ -345,7 +345,11 @@ def per_run(df: pd.DataFrame, metric: str = "val_accuracy") -> pd.DataFrame:
 
 def compare(df: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy", level: float = 0.95):
     """Paired (by seed) CI of ``metric(a) - metric(b)`` at the last epoch."""
-    table = per_seed(df, metric)
+    return _paired(per_seed(df, metric), a, b, level)
+
+
+def _paired(table: pd.DataFrame, a: str, b: str, level: float):
+    """The ``level`` CI of ``a − b`` over the rows (seeds) of a seeds × configs table."""
     for name in (a, b):
         if name not in table.columns:
             raise KeyError(f"no config {name!r}; configs: {', '.join(map(str, table.columns))}")
@@ -379,10 +383,7 @@ def paired_check(
     does, or with ``one_sided`` its one-sided 95% lower bound (the 90% CI's low end), for a
     claim about one direction only. ``table`` is seeds × configs (e.g. :func:`per_seed`).
     Margin: that lower end minus ``threshold``."""
-    for name in (a, b):
-        if name not in table.columns:
-            raise KeyError(f"no config {name!r}; configs: {', '.join(map(str, table.columns))}")
-    d = paired_diff(table[a].to_numpy(), table[b].to_numpy(), 0.9 if one_sided else 0.95)
+    d = _paired(table, a, b, 0.9 if one_sided else 0.95)
     bound = (
         f"one-sided 95% lower bound {d.low:+.4f}"
         if one_sided
