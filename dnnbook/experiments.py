@@ -5,9 +5,11 @@ Every table and plot in the book is a view of the frame :func:`run` returns.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sys
 import time
-from typing import Callable, Iterable, Mapping, MutableMapping, NamedTuple
+from typing import Callable, Iterable, Iterator, Mapping, MutableMapping, NamedTuple
 
 import keras
 import numpy as np
@@ -140,26 +142,25 @@ def run(
     callbacks: Callable[[], list] | Mapping[str, Callable[[], list]] | None = None,
     models: MutableMapping | None = None,
     epoch_logs: EpochLogFns | None = None,
-    lockstep: bool | None = None,
 ) -> pd.DataFrame:
     """Train every config for every seed; return the tidy history of all runs.
 
     ``configs`` maps a name to a factory returning a fresh compiled model. Each seed sets a
-    run's initial weights; the batch order is drawn from the first seed and shared by every
-    run, so configs are compared on the same batches. By default (``lockstep=None``) a config's
-    seeds train together, in lockstep (:mod:`dnnbook.engine.lockstep`: one stacked model), where
-    its model allows and nothing couples them, and configs without callbacks that differ only
-    in initializers and activation layers (:func:`dnnbook.engine.stackable.signature`) train as
-    one model too; otherwise, or with ``lockstep=False``, seed after seed (the reason printed).
-    ``callbacks`` is a factory of fresh callbacks (or a mapping from config name to one):
-    called once per config in lockstep, where they serve all its seeds, else once per seed; a
-    callback with a ``runs`` attribute is told the ``(config, seed)`` runs it served, in
-    replica order. ``epoch_logs`` maps a column name to a function of a model measured at the
-    end of every epoch (in lockstep, on each replica). Validation runs in batches of
+    run's initial weights; the batch order is drawn from the first seed and shared by every run,
+    so configs are compared on the same batches. A config's seeds train together, in lockstep
+    (:mod:`dnnbook.engine.lockstep`: one stacked model), where its model allows and nothing
+    couples them, and configs without callbacks that differ only in initializers and activation
+    layers (:func:`dnnbook.engine.stackable.signature`) train as one model too; otherwise, or
+    inside :func:`seed_after_seed`, seed after seed (the reason printed). ``callbacks`` is a
+    factory of fresh callbacks (or a mapping from config name to one): called once per config in
+    lockstep, where they serve all its seeds, else once per seed; a callback with a ``runs``
+    attribute is told the ``(config, seed)`` runs it served, in replica order. ``epoch_logs``
+    maps a column name to a function of a model measured at the end of every epoch (in lockstep,
+    on each replica). Validation runs in batches of
     :data:`dnnbook.engine.callbacks.VALIDATION_BATCH` examples (or ``batch_size``). The
-    ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the epoch's
-    time shared among them. Pass a dict as ``models`` to keep the trained models, keyed by
-    ``(config, seed)``. Progress lines go to stderr.
+    ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the epoch's time
+    shared among them. Pass a dict as ``models`` to keep the trained models, keyed by ``(config,
+    seed)``. Progress lines go to stderr.
     """
     seeds = [int(s) for s in seeds]
     if not configs or not seeds:
@@ -174,8 +175,7 @@ def run(
         for name in configs
     }
     plans = {  # name -> its first callbacks and replicas (empty: seed after seed, and why)
-        name: _plan(configs[name], factories[name], seeds, lockstep is not False)
-        for name in configs
+        name: _plan(configs[name], factories[name], seeds, not _SOLO.get()) for name in configs
     }
     fit = dict(epochs=epochs, batch_size=batch_size, evaluate_test=True, epoch_logs=epoch_logs)
     progress = _Progress(len(configs) * len(seeds))
@@ -196,6 +196,20 @@ def run(
             if models is not None:
                 models[(name, seed)] = model
     return concat(frames, order=configs)
+
+
+_SOLO = contextvars.ContextVar("seed_after_seed", default=False)
+
+
+@contextlib.contextmanager
+def seed_after_seed() -> Iterator[None]:
+    """Inside this context :func:`run` trains every run on its own, seed after seed, never in
+    lockstep (to compare the two, or to time the plain way)."""
+    token = _SOLO.set(True)
+    try:
+        yield
+    finally:
+        _SOLO.reset(token)
 
 
 class _Plan(NamedTuple):

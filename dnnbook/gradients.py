@@ -4,7 +4,7 @@ Probes measure per-layer gradient norms, activation statistics and dead units; t
 activation/initializer pairings of the chapter and the saturation arithmetic of the logistic
 function live here too. :func:`clipped_update` shows what ``clipvalue``, ``clipnorm`` and
 ``global_clipnorm`` do to a given gradient through a real Keras optimizer. Gradients come from
-:func:`dnnbook.engine.backend.gradients`; everything here uses ``keras`` and NumPy.
+:func:`dnnbook.autodiff.gradients`; everything here uses ``keras`` and NumPy.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from dnnbook import models, stats
+from dnnbook import autodiff, models, stats
 from dnnbook.claims import Check
 from dnnbook.engine import backend
 
@@ -113,7 +113,7 @@ def layer_gradient_norms(
     ``name`` (the variable path), ``norm``. Gradients of the mean cross-entropy on the batch, in
     inference mode unless ``training`` (BN then uses the batch's statistics, as in a fit).
     """
-    return pd.DataFrame(_kernel_norms(model, backend.gradients(model, x, y, training=training)))
+    return pd.DataFrame(_kernel_norms(model, autodiff.gradients(model, x, y, training=training)))
 
 
 def _kernel_norms(model: keras.Model, grads: Mapping[str, np.ndarray]) -> list[dict]:
@@ -132,7 +132,7 @@ def hidden_activations(model: keras.Model, x: Any) -> list[tuple[np.ndarray, np.
     :data:`ACTIVATION_LAYERS`, its pre-activation that layer's input.
     """
     h = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
-    _, seen = backend.layer_pass(model, h, ACTIVATION_LAYERS)
+    _, seen = autodiff.layer_pass(model, h, ACTIVATION_LAYERS)
     return [(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)) for a, b in seen]
 
 
@@ -142,7 +142,7 @@ class EpochProbe(keras.callbacks.Callback):
     ``self.frame`` gets one row per epoch and Dense layer (``grad_norm``, as
     :func:`layer_gradient_norms`) and ``self.activations`` one per epoch and hidden activation
     layer (``mean``, ``std``, as :func:`activation_stats`). Gradients and activations come from
-    one pass (:func:`dnnbook.engine.backend.probe_function`), compiled once per fit (TensorFlow) when
+    one pass (:func:`dnnbook.autodiff.probe_function`), compiled once per fit (TensorFlow) when
     the fit has at least ``compile_from`` epochs: a trace costs about as much as seven eager
     passes and saves about three quarters of each later one (``benchmarks/probe_overhead.py``).
     """
@@ -154,7 +154,7 @@ class EpochProbe(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         epochs = (self.params or {}).get("epochs") or 0
-        self._probe = backend.probe_function(
+        self._probe = autodiff.probe_function(
             self.model, ACTIVATION_LAYERS, compiled=epochs >= self.compile_from
         )
         self._rows: list[dict] = []
@@ -475,7 +475,7 @@ def saturated_fraction(model: keras.Model, x: Any, threshold: float = 0.01) -> f
 def dead_unit_gradients(model: keras.Model, x: Any, y: Any) -> pd.DataFrame:
     """Each never-positive hidden unit on the batch (see :func:`dead_units`) with the norm of
     the loss gradient w.r.t. its incoming weights: exactly 0 for a dead ReLU, not for LeakyReLU."""
-    grads = backend.gradients(model, x, y)
+    grads = autodiff.gradients(model, x, y)
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     rows = []
     for i, (z, _) in enumerate(hidden_activations(model, x)):
@@ -489,7 +489,7 @@ def total_gradient_norm(model: keras.Model, x: Any, y: Any) -> float:
     """Norm of the loss gradient w.r.t. all trainable weights at once (inference mode): 0 when
     nothing flows back from the loss, whatever the activations (e.g. a saturated softmax)."""
     return float(
-        np.sqrt(sum(float(np.sum(np.square(g))) for g in backend.gradients(model, x, y).values()))
+        np.sqrt(sum(float(np.sum(np.square(g))) for g in autodiff.gradients(model, x, y).values()))
     )
 
 

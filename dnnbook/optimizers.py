@@ -376,18 +376,17 @@ def run_schedules(
     *,
     epochs: int,
     batch_size: int = 32,
-    lockstep: bool | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every ``name -> (model factory, callbacks factory)`` for every seed, reading the rate back.
 
     Runs go through :func:`dnnbook.experiments.run` (the batch order of the first seed for
     every run): a schedule in the optimizer (1cycle too, :class:`OneCycleSchedule`) and
     :class:`RateRecorder` let the seeds train in lockstep (they share the one optimizer, so one
-    recording serves them all), and
-    so does ``ReduceLROnPlateau`` with plain SGD (it runs once per replica, on the replica's own
-    validation loss, see :mod:`dnnbook.engine.replica_grads`); other callbacks make them go seed after
-    seed. Returns the tidy history and the applied rates,
-    one row per ``config, seed, step`` with the ``epoch`` of the step.
+    recording serves them all), and so does ``ReduceLROnPlateau`` with plain SGD (it runs once
+    per replica, on the replica's own validation loss, see
+    :mod:`dnnbook.engine.replica_grads`); other callbacks make them go seed after seed.
+    Returns the tidy history and the applied rates, one row per ``config, seed, step`` with
+    the ``epoch`` of the step.
     """
 
     seeds = [int(s) for s in seeds]
@@ -406,7 +405,6 @@ def run_schedules(
         seeds,
         epochs=epochs,
         batch_size=batch_size,
-        lockstep=lockstep,
         callbacks={name: with_recorder(make) for name, (_, make) in configs.items()},
     )
     rates = {}  # in lockstep one recorder serves all the seeds of a config

@@ -86,7 +86,8 @@ def test_stacked_replicas_equal_solo_runs(digits, kw):
     kept_l, kept_s = {}, {}
     run = dict(epochs=3, batch_size=32, epoch_logs=logs)
     lock = experiments.run({"m": make}, digits, seeds, models=kept_l, **run)
-    solo = experiments.run({"m": make}, digits, seeds, models=kept_s, lockstep=False, **run)
+    with experiments.seed_after_seed():
+        solo = experiments.run({"m": make}, digits, seeds, models=kept_s, **run)
     assert (lock["lockstep"] == 3).all() and (solo["lockstep"] == 1).all()
     _assert_same_runs(lock, solo, kept_l, kept_s, seeds, rtol=1e-4)
     assert kept_l[("m", 3)].name == "mlp"
@@ -198,9 +199,8 @@ def test_global_clipnorm_clips_each_replica_by_its_own_norm(digits):
     assert stackable.why_not(clipped()) is None
     run = dict(epochs=1, batch_size=32)
     lock = experiments.run({"m": clipped}, digits, seeds, models=kept["lock"], **run)
-    solo = experiments.run(
-        {"m": clipped}, digits, seeds, models=kept["solo"], lockstep=False, **run
-    )
+    with experiments.seed_after_seed():
+        solo = experiments.run({"m": clipped}, digits, seeds, models=kept["solo"], **run)
     plain = experiments.run(
         {
             "m": _sgd_factory(
@@ -234,7 +234,8 @@ def test_plateau_lowers_each_replicas_rate_on_its_own_loss(digits):
 
     run = dict(epochs=6, batch_size=32, callbacks=plateau)
     lock = experiments.run({"m": make}, digits, seeds, models=kept_l, **run)
-    solo = experiments.run({"m": make}, digits, seeds, models=kept_s, lockstep=False, **run)
+    with experiments.seed_after_seed():
+        solo = experiments.run({"m": make}, digits, seeds, models=kept_s, **run)
     assert (lock["lockstep"] == 3).all() and "learning_rate" in lock.columns
     _assert_same_runs(lock, solo, kept_l, kept_s, seeds, rtol=1e-4)
     np.testing.assert_array_equal(lock["learning_rate"], solo["learning_rate"])
@@ -354,15 +355,10 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
     def runs(loop: bool):
         monkeypatch.setattr(backend, "LOOP_STEPS", loop)
         kept: dict = {}
-        solo = experiments.run(
-            {"m": _factory(digits)},
-            digits,
-            [3, 4],
-            epochs=2,
-            batch_size=8,
-            models=kept,
-            lockstep=False,
-        )  # 50 batches an epoch: three loops of 16 and 2 step by step
+        with experiments.seed_after_seed():  # 50 batches an epoch: 3 loops of 16, 2 steps alone
+            solo = experiments.run(
+                {"m": _factory(digits)}, digits, [3, 4], epochs=2, batch_size=8, models=kept
+            )
 
         def make():
             return models.build_mlp(digits.input_shape, digits.n_classes, depth=1, width=16), []

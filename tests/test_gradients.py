@@ -4,8 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from dnnbook import gradients
-from dnnbook.engine import backend
+from dnnbook import autodiff, gradients
 
 
 def tiny_model(activation="linear"):
@@ -61,7 +60,7 @@ def test_activation_stats_and_dead_units():
     assert stats.loc[0, "std"] == pytest.approx(a.std(), rel=1e-5)
     grads = gradients.dead_unit_gradients(model, x, np.array([0, 1, 0]))
     assert list(grads["unit"]) == [1] and grads.loc[0, "grad_norm"] == 0.0
-    every = backend.gradients(model, x, np.array([0, 1, 0]))
+    every = autodiff.gradients(model, x, np.array([0, 1, 0]))
     total = gradients.total_gradient_norm(model, x, np.array([0, 1, 0]))
     assert total > 0 and total == pytest.approx(
         np.sqrt(sum(np.sum(g**2) for g in every.values())), rel=1e-6

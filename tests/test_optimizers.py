@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dnnbook import optimizers
+from dnnbook import experiments, optimizers
 
 
 def _tiny_model(learning_rate=0.01) -> keras.Model:
@@ -183,7 +183,8 @@ def test_run_schedules_in_lockstep_match_seed_after_seed():
     configs, promises = optimizers.schedule_suite(make, 0.05, steps_per_epoch=8, epochs=3)
     pick = {name: configs[name] for name in ("power", "performance", "1cycle")}
     lock, lock_rates = optimizers.run_schedules(pick, d, [1, 2], epochs=3)
-    solo, solo_rates = optimizers.run_schedules(pick, d, [1, 2], epochs=3, lockstep=False)
+    with experiments.seed_after_seed():
+        solo, solo_rates = optimizers.run_schedules(pick, d, [1, 2], epochs=3)
     # a schedule, 1cycle and the rate recorder let the seeds share the optimizer;
     # ReduceLROnPlateau runs per replica
     assert (lock["lockstep"] == 2).all()

@@ -7,8 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from dnnbook import runtime
-from dnnbook.engine import backend
+from dnnbook import autodiff, runtime
 from tests.conftest import ROOT
 
 
@@ -42,7 +41,7 @@ def test_gradients_of_a_linear_softmax_match_hand_computation():
     logits = x @ w + b
     p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     onehot = np.eye(2)[y]
-    g = backend.gradients(model, x, y)
+    g = autodiff.gradients(model, x, y)
     kernel, bias = [g[k] for k in g]
     np.testing.assert_allclose(kernel, x.T @ (p - onehot) / 2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bias, (p - onehot).mean(0), rtol=1e-5, atol=1e-6)
@@ -53,13 +52,13 @@ import json, sys
 import numpy as np
 import dnnbook
 from dnnbook import models
-from dnnbook.engine import backend
+from dnnbook import autodiff
 import keras
 rng = np.random.default_rng(0)
 model = models.build_mlp((6,), 3, depth=4, width=5, activation="tanh", batch_norm="after")
 model.set_weights([rng.normal(size=w.shape).astype("float32") * 0.5 for w in model.get_weights()])
 x = rng.normal(size=(16, 6)).astype("float32"); y = rng.integers(0, 3, 16)
-g = backend.gradients(model, x, y, training=True)
+g = autodiff.gradients(model, x, y, training=True)
 print(json.dumps([float(np.linalg.norm(v)) for v in g.values()]))
 """
 
@@ -122,7 +121,7 @@ def test_layer_pass_equals_the_model_in_inference_mode():
     )
     x = np.random.default_rng(0).normal(size=(16, 6, 2)).astype("float32")
     model.layers[2].moving_mean.assign(np.full(8, 0.3, "float32"))  # BN: not the batch's statistics
-    out, seen = backend.layer_pass(
+    out, seen = autodiff.layer_pass(
         model, keras.ops.convert_to_tensor(x), (keras.layers.Activation, keras.layers.LeakyReLU)
     )
     np.testing.assert_allclose(
@@ -144,17 +143,13 @@ def test_layer_pass_equals_the_model_in_inference_mode():
 
 
 def test_loop_steps_switch_takes_1_0_or_nothing():
-    code = "from dnnbook.engine import backend; print(backend.LOOP_STEPS)"
+    from dnnbook.engine import backend
 
-    def run(value):
-        env = {**os.environ, "DNNBOOK_LOOP_STEPS": value}
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-
-    assert run("1").stdout.split()[-1] == "True" and run("0").stdout.split()[-1] == "False"
-    bad = run("yes")
-    assert (
-        bad.returncode != 0 and "DNNBOOK_LOOP_STEPS must be 1 (on), 0 (off) or unset" in bad.stderr
-    )
+    assert backend.loop_steps_setting("1") is True
+    assert backend.loop_steps_setting("0") is False
+    assert backend.loop_steps_setting("") is None
+    with pytest.raises(ValueError, match=r"must be 1 \(on\), 0 \(off\) or unset.*'yes'"):
+        backend.loop_steps_setting("yes")
 
 
 def test_determinism_switch_off_is_said_on_the_environment_line(monkeypatch, capsys):
