@@ -20,7 +20,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/_build/jax-cache
 APT_GET := $(shell command -v apt-get 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: lint book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick benchmarks clean help
+.PHONY: lint book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick colab-env-background benchmarks clean help
 
 help:
 	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch JOBS=auto|N   build the executed book"
@@ -113,12 +113,20 @@ colab-check: data
 colab-check-quick: data
 	$(PY) tools/colab_check.py --chapters 00,01 $(COLAB_FLAGS)
 
+# The Colab environment built in the background from the start of `make test`: installing it is
+# mostly waiting on the network and the disk, so it overlaps the venv's install and the unit
+# tests; colab-check-quick, at the end, waits for it (tools/colab_check.py holds a lock).
+colab-env-background:
+	@mkdir -p _build/colab
+	@echo "== building the Colab environment in the background (log: _build/colab/prepare.log)"
+	@nohup $(PYTHON) tools/colab_check.py --prepare > _build/colab/prepare.log 2>&1 &
+
 # ruff: lint and formatting of the package, tests, benchmarks, tools and chapters (ruff.toml)
 lint: $(VENV)/.base
 	$(VENV)/bin/ruff check dnnbook tests benchmarks tools chapters
 	$(VENV)/bin/ruff format --check dnnbook tests benchmarks tools chapters
 
-test: lint unit pipeline browser backends colab-check-quick
+test: colab-env-background lint unit pipeline browser backends colab-check-quick
 
 benchmarks: install-all data
 	$(PY) benchmarks/chapter_times.py

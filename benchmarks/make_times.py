@@ -11,7 +11,10 @@ steps `make book` runs (install and data, then execute, validate and build as se
 `python -m dnnbook` calls with the Makefile's PROFILE, BACKEND and JOBS) and prints those,
 then each chapter's execution time. With `--rev`, the same steps run first in a fresh clone of
 that commit (under `_build/make-times/`), so both columns come from one machine under the
-same load. A step that fails is marked and the rest still run. Nothing is asserted.
+same load. Beside each step's seconds it prints how many cores the step kept busy on average
+(the CPU time of its processes over its wall time): a step well under the machine's cores
+leaves room to run something beside it. A step that fails is marked and the rest still run.
+Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -71,18 +75,26 @@ def run_steps(where: Path, target: str, variables: dict[str, str]) -> dict[str, 
     for name, argv in steps:
         log = log_dir / (re.sub(r"\W+", "_", name) + ".log")
         print(f"== {where.name}: {name}: {' '.join(argv)} (log {log})", flush=True)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         with log.open("w") as out:
             rc = subprocess.call(argv, cwd=where, env=env, stdout=out, stderr=subprocess.STDOUT)
         seconds = round(time.perf_counter() - start, 1)
+        busy = (_children_cpu() - cpu) / max(seconds, 1e-9)
         times[name] = seconds if rc == 0 else f"FAILED ({rc}) after {seconds}"
-        print(f"   {times[name]} s", flush=True)
+        times[f"{name}: cores busy"] = round(busy, 2)
+        print(f"   {times[name]} s, {busy:.2f} cores busy on average", flush=True)
     times["total"] = round(time.perf_counter() - total, 1)
     status = where / "_build" / "executed" / "status.json"
     if target == "book" and status.exists():
         for chapter, s in sorted(json.loads(status.read_text()).items()):
             times[f"  {chapter}"] = s.get("seconds", "")
     return times
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes and their descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def clone(rev: str) -> Path:

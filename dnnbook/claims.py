@@ -61,26 +61,34 @@ class Record(dict):
         return None
 
 
-def record(
-    statement: str,
-    holds: Any,
-    evidence: str,
-    *,
-    margin: float | None = None,
-    figure: str | None = None,
-) -> dict:
-    """The claim as a dict (:class:`Record`): statement, status (✓, ✗ or n/a), evidence,
-    margin, figure."""
-    if margin is not None:
-        margin = float(margin)
-        if math.isnan(margin):
-            margin = None
+@dataclass(frozen=True)
+class Check:
+    """What a claim's condition found: whether it ``holds`` (``None``: nothing was checked),
+    the ``evidence`` (the figures that decide it) and the ``margin`` (how far the measured
+    value lies from the threshold, in the claim's own units; positive when it holds, the
+    smallest when several conditions must hold). A topic module computes it from a run; a
+    chapter shows it with :meth:`claim`; a negative-control test calls the same condition on
+    a run without the effect and expects ``holds`` to be false."""
+
+    holds: bool | None
+    evidence: str
+    margin: float | None = None
+
+    def claim(self, statement: str, figure: str | None = None) -> dict:
+        """Show the claim ``statement`` decided by this check (see :func:`claim`)."""
+        return claim(statement, self.holds, self.evidence, margin=self.margin, figure=figure)
+
+
+def record(statement: str, check: Check, figure: str | None = None) -> dict:
+    """The claim ``statement`` decided by ``check`` as a dict (:class:`Record`): statement,
+    status (✓, ✗ or n/a), evidence, margin, figure."""
+    margin = None if check.margin is None else float(check.margin)
     return Record(
         {
             "statement": statement,
-            "status": _status(holds),
-            "evidence": evidence,
-            "margin": margin,
+            "status": _status(check.holds),
+            "evidence": check.evidence,
+            "margin": None if margin is not None and math.isnan(margin) else margin,
             "figure": figure or "",
         }
     )
@@ -136,28 +144,10 @@ def claim(
     when several conditions must hold), and ``figure`` optionally names the figure or table
     that shows it.
     """
-    rec = record(statement, holds, evidence, margin=margin, figure=figure)
+    rec = record(statement, Check(holds, evidence, margin), figure)
     how = mode()
     show(rec)
     if rec["status"] != PASS and how == "strict":
         why = "has nothing to check" if rec["status"] == NA else "does not hold"
         raise ClaimError(f"claim {why}: {statement} — {evidence}")
     return rec
-
-
-@dataclass(frozen=True)
-class Check:
-    """What a claim's condition found: whether it ``holds`` (``None``: nothing was checked),
-    the ``evidence`` (the figures that decide it) and the ``margin`` (how far the measured
-    value lies from the threshold, in the claim's own units; positive when it holds, the
-    smallest when several conditions must hold). A topic module computes it from a run; a
-    chapter shows it with :meth:`claim`; a negative-control test calls the same condition on
-    a run without the effect and expects ``holds`` to be false."""
-
-    holds: bool | None
-    evidence: str
-    margin: float | None = None
-
-    def claim(self, statement: str, figure: str | None = None) -> dict:
-        """Show the claim ``statement`` decided by this check (see :func:`claim`)."""
-        return claim(statement, self.holds, self.evidence, margin=self.margin, figure=figure)

@@ -740,10 +740,7 @@ def plot_layer_norms(norms: pd.DataFrame, title: str | None = None):
     ax.set_xlabel("Dense layer (1 = next to the input; last = softmax output)")
     ax.set_ylabel("‖∂loss/∂kernel‖ (L2 norm, log scale)")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish(fig, title, ax)
 
 
 def plot_activation_stats(acts: pd.DataFrame, title: str | None = None):
@@ -763,10 +760,7 @@ def plot_activation_stats(acts: pd.DataFrame, title: str | None = None):
     for ax in axes:
         ax.set_xlabel("hidden layer (1 = next to the input)")
     axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish(fig, title)
 
 
 def plot_sigmoid(depths: Sequence[int] = tuple(range(1, 21))):

@@ -98,37 +98,13 @@ def piecewise(
     )
 
 
-def one_cycle_rate(
-    step: int,
-    total: int,
-    max_rate: float,
-    *,
-    start_div: float = 10.0,
-    end_div: float = 1000.0,
-    peak_at: float = 0.45,
-) -> float:
-    """The 1cycle rate at update ``step`` of ``total``.
-
-    Linear from ``max_rate / start_div`` up to ``max_rate`` over the first ``peak_at`` of the
-    updates, linear back down over the same number, then linear to ``max_rate / end_div`` at
-    the last update.
-    """
-    if total < 3:
-        raise ValueError(f"1cycle needs at least 3 updates, got {total}")
-    low, last = max_rate / start_div, total - 1
-    up = max(1, int(round(peak_at * last)))
-    down = min(2 * up, last)
-    if step <= up:
-        return low + (max_rate - low) * step / up
-    if step <= down:
-        return max_rate - (max_rate - low) * (step - up) / (down - up)
-    return low - (low - max_rate / end_div) * (step - down) / max(1, last - down)
-
-
 @keras.saving.register_keras_serializable(package="dnnbook")
 class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """1cycle as a schedule: the rate of :func:`one_cycle_rate` at every update, computed inside
-    the compiled step (no per-batch callback, so steps can run several per call)."""
+    """1cycle as a schedule, computed inside the compiled step (no per-batch callback, so steps
+    can run several per call): linear from ``max_rate / start_div`` up to ``max_rate`` over the
+    first ``peak_at`` of the updates, linear back down over the same number, then linear to
+    ``max_rate / end_div`` at the last update. :meth:`rate` is the same in plain Python, written
+    independently, the reference the book checks the applied rates against."""
 
     def __init__(
         self,
@@ -150,14 +126,15 @@ class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def rate(self, step: int) -> float:
         """The promised rate of update ``step`` (held at the last value past the end), in Python."""
-        return one_cycle_rate(
-            min(step, self.total_steps - 1),
-            self.total_steps,
-            self.max_rate,
-            start_div=self.start_div,
-            end_div=self.end_div,
-            peak_at=self.peak_at,
-        )
+        last = self.total_steps - 1
+        step, low = min(step, last), self.max_rate / self.start_div
+        up = max(1, int(round(self.peak_at * last)))
+        down = min(2 * up, last)
+        if step <= up:
+            return low + (self.max_rate - low) * step / up
+        if step <= down:
+            return self.max_rate - (self.max_rate - low) * (step - up) / (down - up)
+        return low - (low - self.max_rate / self.end_div) * (step - down) / max(1, last - down)
 
     def __call__(self, step):
         last = self.total_steps - 1
@@ -537,7 +514,7 @@ def plot_rates(rates: pd.DataFrame, *, seed: int | None = None, title: str | Non
     """The learning rate applied at every update, one line per config (one seed), log scale."""
     import matplotlib.pyplot as plt
 
-    from dnnbook.plots import style
+    from dnnbook.plots import finish, style
 
     style()
     seed = int(rates["seed"].min()) if seed is None else seed
@@ -548,17 +525,14 @@ def plot_rates(rates: pd.DataFrame, *, seed: int | None = None, title: str | Non
     ax.set_xlabel("update (batch) number")
     ax.set_ylabel("learning rate applied")
     ax.legend(loc="lower left", ncols=2)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title, ax)
 
 
 def plot_finder(curves: pd.DataFrame, chosen: Mapping[str, float], *, title: str | None = None):
     """Smoothed loss vs learning rate for each optimizer (log x), the chosen rate marked."""
     import matplotlib.pyplot as plt
 
-    from dnnbook.plots import style
+    from dnnbook.plots import finish, style
 
     style()
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -571,10 +545,7 @@ def plot_finder(curves: pd.DataFrame, chosen: Mapping[str, float], *, title: str
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss (smoothed)")
     ax.legend(loc="lower left", ncols=2, title="optimizer → chosen rate (●)")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title, ax)
 
 
 JIT = "auto"
@@ -741,7 +712,7 @@ def plot_race(
     """Trajectories over the contour plot (left) and the loss per step (right); returns the figure."""
     import matplotlib.pyplot as plt
 
-    from dnnbook.plots import style
+    from dnnbook.plots import finish, style
 
     style()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.0, 4.0), gridspec_kw={"width_ratios": [1.3, 1]})
@@ -767,10 +738,7 @@ def plot_race(
         bx.set_yscale("log")
     bx.set_title("loss per step")
     bx.legend(loc="lower left", ncols=2)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 # --- the chapter's claims, as conditions a test can also call -------------------------------

@@ -40,6 +40,15 @@ def style() -> None:
     plt.rcParams.update(STYLE)
 
 
+def finish(fig, title: str | None, ax=None):
+    """Give the figure its ``title`` (as ``ax``'s title, or above all its axes), lay it out,
+    return it: the last step of every figure function."""
+    if title:
+        (fig.suptitle if ax is None else ax.set_title)(title)
+    fig.tight_layout()
+    return fig
+
+
 def label(metric: str) -> str:
     """The axis label for a metric column."""
     return LABELS.get(metric, metric.replace("_", " "))
@@ -121,10 +130,7 @@ def image_grid(
         if i < n:
             ax.imshow(images[i], cmap="binary")
             ax.set_title(class_names[int(labels[i])], fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def ci_bars(
@@ -144,10 +150,7 @@ def ci_bars(
     ax.set_xlabel(xlabel)
     if reference is not None:
         ax.axvline(reference, color="grey", ls="--", lw=1)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title, ax)
 
 
 def class_balance(labels: np.ndarray, class_names: Sequence[str], *, title: str | None = None):
@@ -160,7 +163,4 @@ def class_balance(labels: np.ndarray, class_names: Sequence[str], *, title: str 
     ax.set_xticks(range(len(class_names)), class_names, rotation=30, ha="right")
     ax.set_ylabel("share of images (%)")
     ax.legend(loc="lower right")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title, ax)

@@ -513,7 +513,7 @@ def paired_plot(
     per-seed gain over ``reference`` with its mean and 95% CI. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    from dnnbook.plots import label, style
+    from dnnbook.plots import finish, label, style
 
     style()
     table = per_seed(df, metric)
@@ -546,10 +546,7 @@ def paired_plot(
     right.set_xlim(-0.5, len(others) - 0.3)
     right.set_ylabel(f"gain over {reference} (points)")
     right.legend(loc="best")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def gain_curve(
@@ -564,7 +561,7 @@ def gain_curve(
     labels; ``frames`` maps a label count to the comparison run with it. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    from dnnbook.plots import style
+    from dnnbook.plots import finish, style
 
     style()
     ns = sorted(frames)
@@ -584,10 +581,7 @@ def gain_curve(
     ax.set_xlabel("labelled training images (log scale)")
     ax.set_ylabel("test-accuracy gain (points)")
     ax.legend(loc="best")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title, ax)
 
 
 def input_shape_accuracies(
@@ -810,7 +804,7 @@ def sample_rows(samples: np.ndarray, *, title: str | None = None, every: int = 1
     """Generated images, one row per epoch (every ``every``-th); returns the figure."""
     import matplotlib.pyplot as plt
 
-    from dnnbook.plots import style
+    from dnnbook.plots import finish, style
 
     style()
     rows = list(range(every - 1, len(samples), every))
@@ -826,17 +820,14 @@ def sample_rows(samples: np.ndarray, *, title: str | None = None, every: int = 1
             ax.grid(False), [sp.set_visible(False) for sp in ax.spines.values()]
             if c == 0:
                 ax.set_ylabel(f"epoch {epoch + 1}", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def reconstructions(model: keras.Model, x: np.ndarray, n: int = 8, *, title: str | None = None):
     """Originals (top row) and the autoencoder's reconstructions (bottom row); returns the figure."""
     import matplotlib.pyplot as plt
 
-    from dnnbook.plots import style
+    from dnnbook.plots import finish, style
 
     style()
     recon = np.asarray(model.predict(x[:n], verbose=0))
@@ -848,10 +839,7 @@ def reconstructions(model: keras.Model, x: np.ndarray, n: int = 8, *, title: str
             axes[r][c].grid(False), [sp.set_visible(False) for sp in axes[r][c].spines.values()]
     axes[0][0].set_ylabel("original", fontsize=8)
     axes[1][0].set_ylabel("rebuilt", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def reconstruction_mse(

@@ -194,27 +194,12 @@ def _sections(profile: str) -> Mapping[str, Mapping[str, Any]]:
     return MappingProxyType({k: MappingProxyType(v[profile]) for k, v in _CHAPTER_SECTIONS.items()})
 
 
+_SIZES = {  # the sizes every chapter shares, per profile (batch size: 32 in both)
+    "quick": dict(n_train=5000, n_valid=2000, n_test=2000, epochs=10, n_seeds=3),
+    "full": dict(n_train=55000, n_valid=5000, n_test=10000, epochs=30, n_seeds=5),
+}
 _PROFILES = {
-    "quick": Profile(
-        name="quick",
-        n_train=5000,
-        n_valid=2000,
-        n_test=2000,
-        epochs=10,
-        n_seeds=3,
-        batch_size=32,
-        sections=_sections("quick"),
-    ),
-    "full": Profile(
-        name="full",
-        n_train=55000,
-        n_valid=5000,
-        n_test=10000,
-        epochs=30,
-        n_seeds=5,
-        batch_size=32,
-        sections=_sections("full"),
-    ),
+    name: Profile(name, **sizes, sections=_sections(name)) for name, sizes in _SIZES.items()
 }
 
 

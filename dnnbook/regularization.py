@@ -440,10 +440,7 @@ def loss_split_figure(history: pd.DataFrame, configs: tuple[str, ...], *, title:
         ax.set_xlabel("epoch")
     axes[0][0].set_ylabel("training loss (nats)")
     axes[0][-1].legend(loc="upper right")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish(fig, title)
 
 
 def weights_figure(
@@ -481,10 +478,7 @@ def weights_figure(
     axn.set_xticks(range(len(configs)), configs, rotation=20)
     axn.set_ylabel("L2 norm of all kernels")
     axn.set_title("weight norm (bar: mean, dots: seeds)", fontsize=9)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish(fig, title)
 
 
 def gap_figure(frame: pd.DataFrame, *, title: str | None = None):
@@ -526,10 +520,7 @@ def gap_figure(frame: pd.DataFrame, *, title: str | None = None):
     ax.set_ylim(lo, hi + 0.3 * (hi - lo))  # room for the legend above the data
     ax.legend(loc="upper center", ncol=2)
     ax.set_title("grey bar: the generalization gap (mean over seeds)", fontsize=9)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish(fig, title)
 
 
 def unit_norms_figure(
@@ -561,10 +552,7 @@ def unit_norms_figure(
     ax.set_xlabel("norm of a unit's incoming weights (dashed: the bound r)")
     ax.set_ylabel("number of units")
     ax.legend(loc="upper right")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish(fig, title, ax)
 
 
 def factory(
@@ -641,10 +629,7 @@ def dropout_losses_figure(
     ax.set_ylabel("cross-entropy loss (nats)")
     ax.legend(loc="upper left", ncol=2)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.25)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish(fig, title, ax)
 
 
 EPS = 1e-12
@@ -816,10 +801,7 @@ def reliability_figure(curves: dict[str, pd.DataFrame], *, title: str | None = N
     axh.set_xlabel("confidence (top class probability)")
     axh.set_ylabel("share of test images (%)")
     axh.legend(loc="upper left")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish(fig, title)
 
 
 def uncertain_images_figure(
@@ -860,7 +842,4 @@ def uncertain_images_figure(
         bar.set_yticks(np.arange(len(class_names)), class_names if j == 0 else [], fontsize=6)
         bar.tick_params(axis="x", labelsize=6)
         bar.set_xlabel("probability", fontsize=6)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return plots.finish(fig, title)

@@ -28,8 +28,8 @@ def test_claims_are_read_from_their_records_only(tmp_path):
     from dnnbook import claims
 
     recs = [
-        claims.record("a holds", True, "1 vs 0", margin=1.0, figure="fig a"),
-        claims.record("b", True, "2"),
+        claims.record("a holds", claims.Check(True, "1 vs 0", 1.0), "fig a"),
+        claims.record("b", claims.Check(True, "2")),
     ]
     p = _executed(tmp_path / "01_x.ipynb", recs)
     found = pages.claims_in(p)

@@ -56,7 +56,7 @@ def test_schedule_rates_are_the_schedules_at_every_step():
 
 def test_one_cycle_rate_shape():
     total, top = 101, 1.0
-    rates = [optimizers.one_cycle_rate(t, total, top) for t in range(total)]
+    rates = [optimizers.OneCycleSchedule(top, total).rate(t) for t in range(total)]
     peak = int(np.argmax(rates))
     assert rates[0] == pytest.approx(0.1) and rates[peak] == pytest.approx(1.0)
     assert peak == 45
@@ -79,7 +79,7 @@ def test_one_cycle_schedule_applies_promised_rate_every_update(steps_per_executi
     rec.prepare(model.optimizer, steps)
     model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=[rec])
     assert len(rec.rates) == steps and rec.epochs == [t // 8 + 1 for t in range(steps)]
-    want = [optimizers.one_cycle_rate(t, steps, 0.05) for t in range(steps)]
+    want = [cycle.rate(t) for t in range(steps)]
     np.testing.assert_allclose(rec.rates, want, rtol=1e-5)  # float32 arithmetic in the schedule
     np.testing.assert_allclose(
         [_rate(cycle, t) for t in range(steps + 3)], want + [want[-1]] * 3, rtol=1e-5

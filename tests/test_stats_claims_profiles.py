@@ -92,7 +92,7 @@ def test_a_claims_record_is_not_echoed_as_a_cells_value():
     """``claim`` shows the ✓/✗ box; the record it returns, a cell's last value, adds no output."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    rec = claims.record("s", True, "e", margin=0.5)
+    rec = claims.record("s", claims.Check(True, "e", 0.5))
     assert rec == {"statement": "s", "status": "✓", "evidence": "e", "margin": 0.5, "figure": ""}
     shell = InteractiveShell.instance()
     assert shell.display_formatter.format(rec) == ({}, {})

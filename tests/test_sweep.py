@@ -49,12 +49,12 @@ def swept(tmp_path):
             seed,
             "03_optimizers",
             [
-                claims.record(A, True, "0.8 vs 0.7", margin=0.1 * seed),
-                claims.record(B, b_holds, "[..]", margin=0.02 if b_holds else -0.01),
+                claims.record(A, claims.Check(True, "0.8 vs 0.7", 0.1 * seed)),
+                claims.record(B, claims.Check(b_holds, "[..]", 0.02 if b_holds else -0.01)),
             ],
         )
-    _executed(root, 1, "04_regularization", [claims.record(C, True, "x", margin=0.5)])
-    _executed(root, 2, "04_regularization", [claims.record(C, True, "x", margin=0.25)])
+    _executed(root, 1, "04_regularization", [claims.record(C, claims.Check(True, "x", 0.5))])
+    _executed(root, 2, "04_regularization", [claims.record(C, claims.Check(True, "x", 0.25))])
     _crashed(root, 3, "04_regularization", [], ("ValueError", "boom"))
     return root
 
@@ -93,7 +93,7 @@ def test_csv_has_status_and_margin_per_seed(swept):
 def test_a_clean_sweep_and_a_chapter_never_run(tmp_path):
     root = tmp_path / "sweep"
     for seed in (5, 6):
-        _executed(root, seed, "00_baseline", [claims.record(A, True, "e", margin=None)])
+        _executed(root, seed, "00_baseline", [claims.record(A, claims.Check(True, "e", None))])
     md, clean = sweep.write_tables(root, ["00_baseline"], [5, 6])
     assert clean and f"| 00_baseline | {A} | ✓ | ✓ |  | yes |" in md.read_text()
     md, clean = sweep.write_tables(root, ["00_baseline", "01_gradients"], [5, 6])
@@ -112,7 +112,7 @@ def test_run_executes_each_seed_in_its_own_folder_in_report_mode(tmp_path, monke
             tmp_path / "sweep",
             seed,
             "03_optimizers",
-            [claims.record(A, seed != 2, "e", margin=2.0 - seed)],
+            [claims.record(A, claims.Check(seed != 2, "e", 2.0 - seed))],
         )
         return 0 if seed != 2 else 1
 
@@ -168,7 +168,10 @@ def test_no_execute_tabulates_the_folders_as_they_are(tmp_path, monkeypatch, cap
     monkeypatch.setenv("DNNBOOK_DATA", str(tmp_path / "no data here"))
     for seed in (1, 2):
         _executed(
-            tmp_path / "sweep", seed, "03_optimizers", [claims.record(A, True, "e", margin=0.5)]
+            tmp_path / "sweep",
+            seed,
+            "03_optimizers",
+            [claims.record(A, claims.Check(True, "e", 0.5))],
         )
     args = ["sweep", "--no-execute", "--chapters", "03", "--seeds", "1,2", "--profile", "full"]
     code = cli.main(args)

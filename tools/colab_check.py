@@ -17,6 +17,10 @@ installed as a chapter's first cell installs it, the chapters executed by Colab'
 3. Each chapter is executed with the environment's nbclient, ``PROFILE = "quick"`` injected after
    its ``parameters`` cell, ``DNNBOOK_CLAIMS=strict``: a claim that does not hold fails it.
 
+``--prepare`` does step 1 only. ``make test`` runs it in the background from its start, so that
+the environment installs while the other steps run; a check that starts while another process
+holds the environment waits for it.
+
 Exit status: 0 when every step passed, 1 when one failed, 2 for bad input. This file uses the
 standard library only; inside the environment it also runs as the chapter executor
 (``--execute-one``), with the environment's nbformat and nbclient.
@@ -25,6 +29,8 @@ standard library only; inside the environment it also runs as the chapter execut
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import glob
 import hashlib
 import json
@@ -438,6 +444,20 @@ def _installed(python: str) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def env_lock():
+    """Hold the environment for one process: a second one (``make test`` builds it with
+    ``--prepare`` in the background while the other steps run) waits here until it is built."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    with open(WORK / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _log("waiting for the environment that another process is building")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build_env(python: str, freeze_path: Path, freeze: dict[str, str | None], rebuild: bool) -> None:
     """Create (or reuse) the environment with the snapshot's versions of what dnnbook touches."""
     key = env_key(RECIPE, freeze_path.read_bytes(), (ROOT / "pyproject.toml").read_bytes(), python)
@@ -643,6 +663,11 @@ def main(argv: list[str] | None = None) -> int:
         "--rebuild", action="store_true", help="rebuild the environment even if it is up to date"
     )
     p.add_argument(
+        "--prepare",
+        action="store_true",
+        help="only build (or reuse) the environment, to run chapters in it later",
+    )
+    p.add_argument(
         "--op-census",
         action="store_true",
         help="also record the TensorFlow ops each chapter runs and "
@@ -658,9 +683,12 @@ def main(argv: list[str] | None = None) -> int:
         freeze_path = find_freeze(args.freeze)
         freeze = parse_freeze(freeze_path.read_text(encoding="utf-8"))
         _log(f"snapshot {freeze_path} ({len(freeze)} packages)")
-        build_env(find_python(args.python), freeze_path, freeze, args.rebuild)
-        added = install_dnnbook(freeze)
-        results = run_chapters(chapters, args.seed, args.op_census)
+        with env_lock():
+            build_env(find_python(args.python), freeze_path, freeze, args.rebuild)
+            if args.prepare:
+                return 0
+            added = install_dnnbook(freeze)
+            results = run_chapters(chapters, args.seed, args.op_census)
     except CheckError as exc:
         print(f"[colab-check] FAILED: {exc}", file=sys.stderr, flush=True)
         return 2 if "no chapter" in str(exc) else 1
