@@ -181,3 +181,36 @@ def test_ops_without_a_deterministic_gpu_kernel_are_picked_out():
         "Bincount"
     ]
     assert cc.without_deterministic_kernel(["MatMul", "BiasAddGrad"]) == []
+
+
+def test_a_second_check_waits_for_the_environment_another_process_builds(
+    tmp_path, monkeypatch, capsys
+):
+    """`make test` builds the environment in the background (--prepare): the check at its end
+    waits for that build instead of building a second copy beside it."""
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setattr(cc, "WORK", tmp_path)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX);"
+            " print('held', flush=True); time.sleep(1.5)",
+            str(tmp_path / ".lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    start = time.perf_counter()
+    with cc.env_lock():
+        waited = time.perf_counter() - start
+    holder.wait()
+    assert waited > 0.5, "the lock was taken while another process held it"
+    assert "waiting for the environment that another process is building" in capsys.readouterr().out
+    with cc.env_lock():  # free again: taken at once, nothing said
+        pass
+    assert "waiting" not in capsys.readouterr().out

@@ -322,20 +322,12 @@ def fit(
     with devices.spread(k):  # the replicas over every device JAX sees
         model = stack(replicas, rate_factors=plateaus)
         timer = EpochTimer()
-        hooks: list = [
-            timer,
-            *(
-                [EpochLogs(epoch_logs, replicas, before=lambda: unstack(model, replicas))]
-                if epoch_logs
-                else []
-            ),
-        ]
-        hooks += [
-            replica_grads.ReplicaPlateau(c, k, replica_logs)
-            if isinstance(c, keras.callbacks.ReduceLROnPlateau)
-            else c
-            for c in callbacks
-        ]
+        hooks: list = [timer]
+        if epoch_logs:  # measured on each replica, its weights copied out of the stacked model
+            hooks.append(EpochLogs(epoch_logs, replicas, before=lambda: unstack(model, replicas)))
+        for c in callbacks:  # a ReduceLROnPlateau runs once per replica, the others once
+            plateau = isinstance(c, keras.callbacks.ReduceLROnPlateau)
+            hooks.append(replica_grads.ReplicaPlateau(c, k, replica_logs) if plateau else c)
         hist = fit_run(
             model,
             data,

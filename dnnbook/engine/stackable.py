@@ -20,49 +20,20 @@ from dnnbook.engine.callbacks import lockstep_safe
 from dnnbook.models import ACTIVATION_LAYERS
 
 # optimizers whose update of a weight reads only that weight's gradient and state
-ELEMENTWISE_OPTIMIZERS = (
-    keras.optimizers.SGD,
-    keras.optimizers.Adam,
-    keras.optimizers.AdamW,
-    keras.optimizers.Nadam,
-    keras.optimizers.RMSprop,
-    keras.optimizers.Adagrad,
-    keras.optimizers.Adamax,
-    keras.optimizers.Adadelta,
-    keras.optimizers.Lion,
+ELEMENTWISE_OPTIMIZERS = tuple(
+    getattr(keras.optimizers, name)
+    for name in "SGD Adam AdamW Nadam RMSprop Adagrad Adamax Adadelta Lion".split()
 )
 # activations that act on each feature on its own (softmax mixes the features of one replica)
-ELEMENTWISE_ACTIVATIONS = {
-    "linear",
-    "relu",
-    "relu6",
-    "leaky_relu",
-    "elu",
-    "selu",
-    "gelu",
-    "tanh",
-    "sigmoid",
-    "hard_sigmoid",
-    "swish",
-    "silu",
-    "softplus",
-    "softsign",
-    "mish",
-    "exponential",
-    "celu",
-}
+ELEMENTWISE_ACTIVATIONS = frozenset(
+    "linear relu relu6 leaky_relu elu selu gelu tanh sigmoid hard_sigmoid swish silu softplus"
+    " softsign mish exponential celu".split()
+)
 # layers that act on each feature (or element) on its own, so also on K replicas side by side
-PER_FEATURE_LAYERS = (
-    keras.layers.Activation,
-    keras.layers.LeakyReLU,
-    keras.layers.PReLU,
-    keras.layers.ELU,
-    keras.layers.ReLU,
-    keras.layers.BatchNormalization,
-    keras.layers.Dropout,
-    keras.layers.AlphaDropout,
-    keras.layers.GaussianDropout,
-    keras.layers.GaussianNoise,
+PER_FEATURE_LAYERS = tuple(
+    getattr(keras.layers, name)
+    for name in "Activation LeakyReLU PReLU ELU ReLU BatchNormalization Dropout AlphaDropout"
+    " GaussianDropout GaussianNoise".split()
 )
 # weight penalties that are sums over the weights (one replica's is the sum over its slice)
 PENALTIES = (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2)
