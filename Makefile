@@ -20,11 +20,11 @@ export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/_build/jax-cache
 APT_GET := $(shell command -v apt-get 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: lint book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick colab-env-background benchmarks clean help
+.PHONY: lint book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick colab-env-background unit-pipeline checks benchmarks clean help
 
 help:
 	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch JOBS=auto|N   build the executed book"
-	@echo "make test    unit tests (3 backends), quick pipeline, browser tests, chapters 00-01 under Colab's versions"
+	@echo "make test    ruff, unit tests (3 backends) beside the quick pipeline, then browser tests, chapters 00-01 under JAX, PyTorch and Colab's versions"
 	@echo "make colab-check   every chapter with Colab's package versions, dnnbook installed as in Colab"
 
 $(VENV)/.base: pyproject.toml
@@ -38,7 +38,8 @@ $(VENV)/.jax: $(VENV)/.base
 	$(PY) -m pip install -q "$(JAX_SPEC)"
 	touch $@
 
-$(VENV)/.torch: $(VENV)/.base
+# after JAX's (order only): two pip installs into one environment at once could clash
+$(VENV)/.torch: $(VENV)/.base | $(VENV)/.jax
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	touch $@
 
@@ -126,7 +127,19 @@ lint: $(VENV)/.base
 	$(VENV)/bin/ruff check dnnbook tests benchmarks tools chapters
 	$(VENV)/bin/ruff format --check dnnbook tests benchmarks tools chapters
 
-test: colab-env-background lint unit pipeline browser backends colab-check-quick
+# `make test` runs its steps two or three at once: one at a time, they kept 1.0 (lint), 1.7 (unit),
+# 1.6 (pipeline), 0.7 (browser), 1.8 (backends) and 1.0 (Colab check) of the two cores busy on
+# average (benchmarks/make_times.py); side by side they fill them. Lines of output interleave.
+# The unit tests beside the quick pipeline:
+unit-pipeline:
+	@$(MAKE) --no-print-directory -j2 --output-sync=line unit pipeline
+
+# then the browser tests (they need the pipeline's book), chapters 00-01 under JAX and PyTorch,
+# and under Colab's versions, all three at once:
+checks:
+	@$(MAKE) --no-print-directory -j3 --output-sync=line browser backends colab-check-quick
+
+test: colab-env-background lint unit-pipeline checks
 
 benchmarks: install-all data
 	$(PY) benchmarks/chapter_times.py
