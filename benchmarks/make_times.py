@@ -78,11 +78,14 @@ def run_steps(where: Path, target: str, variables: dict[str, str]) -> dict[str, 
         start, cpu = time.perf_counter(), _children_cpu()
         with log.open("w") as out:
             rc = subprocess.call(argv, cwd=where, env=env, stdout=out, stderr=subprocess.STDOUT)
-        seconds = round(time.perf_counter() - start, 1)
-        busy = (_children_cpu() - cpu) / max(seconds, 1e-9)
+        elapsed = time.perf_counter() - start
+        seconds = round(elapsed, 1)
         times[name] = seconds if rc == 0 else f"FAILED ({rc}) after {seconds}"
-        times[f"{name}: cores busy"] = round(busy, 2)
-        print(f"   {times[name]} s, {busy:.2f} cores busy on average", flush=True)
+        busy = ""
+        if elapsed >= 1:  # a step that only starts something in the background has no figure
+            times[f"{name}: cores busy"] = round((_children_cpu() - cpu) / elapsed, 2)
+            busy = f", {times[f'{name}: cores busy']} cores busy on average"
+        print(f"   {times[name]} s{busy}", flush=True)
     times["total"] = round(time.perf_counter() - total, 1)
     status = where / "_build" / "executed" / "status.json"
     if target == "book" and status.exists():

@@ -284,6 +284,21 @@ def test_coupled_configs_fall_back_to_seed_after_seed(digits, capsys):
         lockstep.fit([active, active], digits, epochs=1, batch_size=32, order_seed=0)
 
 
+def _runs_per_call(monkeypatch, digits, make, seeds, steps_per_call) -> dict:
+    """Lockstep runs of ``make`` at each number of steps per call, trained models in ``attrs``."""
+    from dnnbook.engine import backend
+
+    runs = {}
+    for spe in steps_per_call:
+        kept: dict = {}
+        monkeypatch.setattr(backend, "default_steps_per_execution", lambda spe=spe: spe)
+        runs[spe] = experiments.run(
+            {"m": make}, digits, seeds, epochs=2, batch_size=32, models=kept
+        )
+        runs[spe].attrs["kept"] = kept
+    return runs
+
+
 @pytest.mark.parametrize("kw", [dict(batch_norm="before"), dict(dropout=0.2)])
 def test_steps_run_as_one_loop_train_as_step_by_step(digits, kw, monkeypatch):
     """With LoopedSteps on (JAX; by default only on a GPU) a call's steps run as one compiled
@@ -294,14 +309,7 @@ def test_steps_run_as_one_loop_train_as_step_by_step(digits, kw, monkeypatch):
     assert not backend.loops_steps()  # off by default on a CPU, on every backend
     monkeypatch.setattr(backend, "LOOP_STEPS", True)
     seeds, make = [3, 4], _factory(digits, **kw)
-    runs = {}
-    for spe in (1, 4):
-        kept = {}
-        monkeypatch.setattr(backend, "default_steps_per_execution", lambda spe=spe: spe)
-        runs[spe] = experiments.run(
-            {"m": make}, digits, seeds, epochs=2, batch_size=32, models=kept
-        )
-        runs[spe].attrs["kept"] = kept
+    runs = _runs_per_call(monkeypatch, digits, make, seeds, (1, 4))
     assert (runs[4]["lockstep"] == 2).all()
     _assert_same_runs(
         runs[4], runs[1], runs[4].attrs["kept"], runs[1].attrs["kept"], seeds, rtol=1e-5
@@ -330,14 +338,7 @@ def test_steps_loop_on_a_gpu_by_default_with_batches_already_on_the_device(digit
         return real_stack(arrays, *args, **kwargs)
 
     monkeypatch.setattr(jax.numpy, "stack", counted_stack)
-    runs = {}
-    for spe in (1, 8):
-        kept = {}
-        monkeypatch.setattr(backend, "default_steps_per_execution", lambda spe=spe: spe)
-        runs[spe] = experiments.run(
-            {"m": make}, digits, seeds, epochs=2, batch_size=32, models=kept
-        )
-        runs[spe].attrs["kept"] = kept
+    runs = _runs_per_call(monkeypatch, digits, make, seeds, (1, 8))
     assert 8 in stacked_calls  # a call's 8 batches were stacked on the device, not as numpy arrays
     _assert_same_runs(
         runs[8], runs[1], runs[8].attrs["kept"], runs[1].attrs["kept"], seeds, rtol=1e-5

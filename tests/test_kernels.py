@@ -1,11 +1,11 @@
 """Kernels on private IPC sockets: chapters and nbval started side by side cannot race for a port."""
 
 import subprocess
-import sys
 
 import nbformat
 import papermill as pm
 
+from dnnbook.book import pipeline
 from dnnbook.book.kernels import AsyncIPCKernelManager, IPCKernelManager
 
 TRANSPORT = "from ipykernel.kernelapp import IPKernelApp\napp = IPKernelApp.instance()\nprint(app.transport, app.ip)"
@@ -44,24 +44,9 @@ def test_nbval_kernels_listen_on_ipc_with_the_plugin(tmp_path):
     _notebook(
         tmp_path / "check.ipynb", TRANSPORT + "\nassert app.transport == 'ipc', app.transport"
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--nbval-lax",
-        "--nbval-current-env",
-        "--rootdir",
-        str(tmp_path),
-        str(tmp_path / "check.ipynb"),
-    ]
-    assert (
-        subprocess.run(
-            cmd[:6] + ["-p", "dnnbook.book.kernels"] + cmd[6:], cwd=tmp_path, capture_output=True
-        ).returncode
-        == 0
-    )
+    paths = [tmp_path / "check.ipynb"]
+    with_plugin = pipeline.nbval_command(paths, tmp_path)
+    assert subprocess.run(with_plugin, cwd=tmp_path, capture_output=True).returncode == 0
+    cmd = pipeline.nbval_command(paths, tmp_path, plugin=False)
     without = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert without.returncode != 0 and "tcp" in without.stdout  # the check can fail: TCP by default

@@ -294,21 +294,17 @@ def executed_notebooks(selected: list[Chapter]) -> list[Path]:
     return paths
 
 
-def validate(selected: list[Chapter], jobs: int = 1) -> None:
-    """Re-execute the executed chapters with nbval; checked cells must reproduce exactly.
-    ``jobs`` > 1 validates that many chapters at once (pytest-xdist, one chapter per worker)."""
-    paths = executed_notebooks(
-        longest_first(selected, None) if jobs > 1 else selected
-    )  # xdist's order
-    cmd = [
+def nbval_command(paths: list[Path], rootdir: Path, *, plugin: bool = True) -> list[str]:
+    """The pytest command line that re-executes ``paths`` with nbval and compares their checked
+    cells; with ``plugin``, the kernels listen on IPC sockets (:mod:`dnnbook.book.kernels`)."""
+    return [
         sys.executable,
         "-m",
         "pytest",
         "-q",
         "-p",
         "no:cacheprovider",
-        "-p",
-        "dnnbook.book.kernels",
+        *(["-p", "dnnbook.book.kernels"] if plugin else []),
         "--nbval-lax",
         "--nbval-current-env",
         "--nbval-sanitize-with",
@@ -316,9 +312,18 @@ def validate(selected: list[Chapter], jobs: int = 1) -> None:
         "--nbval-cell-timeout",
         "3600",
         "--rootdir",
-        str(EXECUTED),
+        str(rootdir),
         *map(str, paths),
     ]
+
+
+def validate(selected: list[Chapter], jobs: int = 1) -> None:
+    """Re-execute the executed chapters with nbval; checked cells must reproduce exactly.
+    ``jobs`` > 1 validates that many chapters at once (pytest-xdist, one chapter per worker)."""
+    paths = executed_notebooks(
+        longest_first(selected, None) if jobs > 1 else selected
+    )  # xdist's order
+    cmd = nbval_command(paths, EXECUTED)
     if jobs > 1 and len(paths) > 1:
         cmd[4:4] = ["-n", str(min(jobs, len(paths))), "--dist", "loadfile"]
     print("validating with nbval: " + ", ".join(p.stem for p in paths), flush=True)
