@@ -120,7 +120,7 @@ colab-check-quick: data
 colab-env-background:
 	@mkdir -p _build/colab
 	@echo "== building the Colab environment in the background (log: _build/colab/prepare.log)"
-	@nohup $(PYTHON) tools/colab_check.py --prepare > _build/colab/prepare.log 2>&1 &
+	@nohup $(PYTHON) tools/colab_check.py --prepare < /dev/null > _build/colab/prepare.log 2>&1 &
 
 # ruff: lint and formatting of the package, tests, benchmarks, tools and chapters (ruff.toml)
 lint: $(VENV)/.base
