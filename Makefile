@@ -127,10 +127,9 @@ lint: $(VENV)/.base
 	$(VENV)/bin/ruff check dnnbook tests benchmarks tools chapters
 	$(VENV)/bin/ruff format --check dnnbook tests benchmarks tools chapters
 
-# `make test` runs its steps two or three at once: one at a time, they kept 1.0 (lint), 1.7 (unit),
-# 1.6 (pipeline), 0.7 (browser), 1.8 (backends) and 1.0 (Colab check) of the two cores busy on
-# average (benchmarks/make_times.py); side by side they fill them. Lines of output interleave.
-# The unit tests beside the quick pipeline:
+# `make test` runs its steps two or three at once: one at a time, none kept both cores of a 2-core
+# machine busy (figures in docs/results.md, from benchmarks/make_times.py); side by side they
+# fill them. Lines of output interleave. The unit tests beside the quick pipeline:
 unit-pipeline:
 	@$(MAKE) --no-print-directory -j2 --output-sync=line unit pipeline
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -188,10 +191,6 @@ def test_a_second_check_waits_for_the_environment_another_process_builds(
 ):
     """`make test` builds the environment in the background (--prepare): the check at its end
     waits for that build instead of building a second copy beside it."""
-    import subprocess
-    import sys
-    import time
-
     monkeypatch.setattr(cc, "WORK", tmp_path)
     holder = subprocess.Popen(
         [
