@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -39,6 +40,14 @@ if os.environ["KERAS_BACKEND"] == "jax" and os.environ.get("DNNBOOK_JAX_CACHE", 
         ),
     )
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+    if "jax" in sys.modules:  # imported first (``import keras`` does): JAX read its settings
+        import jax  # already, so pass them on; the cache itself opens at the first compile
+
+        jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+        jax.config.update(
+            "jax_persistent_cache_min_compile_time_secs",
+            float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+        )
 
 __version__ = "0.1.0"
 

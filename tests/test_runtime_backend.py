@@ -221,3 +221,20 @@ def test_jax_keeps_compiled_programs_on_disk_unless_told_not_to(tmp_path):
     assert run(KERAS_BACKEND="jax", JAX_COMPILATION_CACHE_DIR="/x") == "/x"
     assert run(KERAS_BACKEND="jax", DNNBOOK_JAX_CACHE="0") == "None"
     assert run(KERAS_BACKEND="torch") == "None"
+
+
+def test_jax_cache_settings_hold_when_keras_is_imported_first(tmp_path):
+    """JAX reads its settings when imported; ``import keras`` before ``import dnnbook`` imports
+    it first, and dnnbook still passes on its cache folder and its 0.1 s threshold."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("runs in the JAX session")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env |= {"KERAS_BACKEND": "jax", "JAX_COMPILATION_CACHE_DIR": str(tmp_path)}
+    script = (
+        "import keras, dnnbook, jax; c = jax.config; "
+        "print(c.jax_persistent_cache_min_compile_time_secs, c.jax_compilation_cache_dir)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[-2:] == ["0.1", str(tmp_path)]
