@@ -13,10 +13,15 @@ from __future__ import annotations
 import argparse
 import time
 
+# dnnbook first: it sets the backends' options (TF_ENABLE_ONEDNN_OPTS=0, JAX's cache) as the
+# book runs them, and most are read when Keras imports its backend
+import dnnbook  # noqa: F401
+
+# isort: split
+
 import keras
 import numpy as np
 
-import dnnbook  # noqa: F401
 from dnnbook import data, gradients, models, runtime
 
 
