@@ -134,6 +134,7 @@ _REGULARIZATION: dict[str, dict[str, Any]] = {
         "n_train": 1500,
         "n_valid": 2000,
         "n_test": 2000,
+        "n_seeds": 5,  # its CIs compare small gaps: 3 seeds (2 degrees of freedom) leave them wide
         "noise": 0.1,
         "depth": 2,
         "width": 256,
@@ -159,6 +160,7 @@ _REGULARIZATION: dict[str, dict[str, Any]] = {
         "n_train": 5000,
         "n_valid": 5000,
         "n_test": 10000,
+        "n_seeds": 5,
         "noise": 0.1,
         "depth": 2,
         "width": 256,
