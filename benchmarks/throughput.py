@@ -72,15 +72,16 @@ def main() -> None:
         with contextlib.nullcontext() if together else experiments.seed_after_seed():
             runs[name] = experiments.run({"baseline": factory}, d, seeds, epochs=args.epochs)
         walls[name] = time.perf_counter() - start
-    peak_share = {}
+    peak_share, fit_s = {}, {}
     for name, df in runs.items():
         # a lockstep epoch's time is stored divided by K: one seed's rows hold the whole fit
         seconds = df["epoch_time"] * df["lockstep"]
         if name == "lockstep":
             seconds = seconds[df["seed"] == seeds[0]]
+        fit_s[name] = float(seconds.sum())
         later = seconds[df.loc[seconds.index, "epoch"] > 1]
         for part, secs, epochs in (
-            ("whole fit", seconds.sum(), args.epochs),
+            ("whole fit", fit_s[name], args.epochs),
             ("epochs 2+", later.sum(), args.epochs - 1),
         ):
             if not epochs:
@@ -93,8 +94,6 @@ def main() -> None:
                 f"examples in {secs:.2f} s: {rate:,.0f} examples/s, {flops / 1e9:.2f} GFLOP/s "
                 f"= {flops / peak:.1%} of the matmul peak"
             )
-    fit_s = {name: df["epoch_time"].mul(df["lockstep"]).sum() for name, df in runs.items()}
-    fit_s["lockstep"] /= args.seeds
     cols = ["loss", "val_loss", "val_accuracy", "test_accuracy"]
     seq = runs["sequential"]
     for name in (same, "lockstep"):

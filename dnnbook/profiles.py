@@ -27,9 +27,10 @@ class Profile:
     batch_size: int = 32
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def seeds(self, base: int) -> list[int]:
-        """The seeds of a comparison: ``base, base+1, ...`` (``n_seeds`` of them)."""
-        return [int(base) + i for i in range(self.n_seeds)]
+    def seeds(self, base: int, n: int | None = None) -> list[int]:
+        """The seeds of a comparison: ``base, base+1, ...``, ``n`` of them (default ``n_seeds``;
+        a chapter section that needs more or fewer gives its own)."""
+        return [int(base) + i for i in range(self.n_seeds if n is None else int(n))]
 
     def data_sizes(self) -> dict[str, int]:
         """``n_train``, ``n_valid``, ``n_test`` as keyword arguments for :func:`dnnbook.data.load`."""

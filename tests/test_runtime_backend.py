@@ -203,18 +203,24 @@ def test_the_probe_runs_under_determinism_and_leaves_no_trace():
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
 
 
+def _last_words(code: str, n: int = 1, **env: str) -> list[str]:
+    """The last ``n`` words ``code`` prints in a fresh Python, without this process's JAX
+    settings and DNNBOOK_JAX_CACHE, plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    base.pop("DNNBOOK_JAX_CACHE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**base, **env}
+    )
+    return out.stdout.split()[-n:]
+
+
 def test_jax_keeps_compiled_programs_on_disk_unless_told_not_to(tmp_path):
     """Under JAX, importing dnnbook points JAX's persistent compilation cache at a folder (one
     set beforehand is kept); DNNBOOK_JAX_CACHE=0 leaves JAX alone; other backends too."""
     code = "import os, dnnbook; print(os.environ.get('JAX_COMPILATION_CACHE_DIR'))"
 
     def run(**env):
-        base = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
-        base.pop("DNNBOOK_JAX_CACHE", None)
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env={**base, **env}
-        )
-        return out.stdout.split()[-1]
+        return _last_words(code, **env)[0]
 
     home = str(tmp_path)
     assert run(KERAS_BACKEND="jax", XDG_CACHE_HOME=home) == str(tmp_path / "dnnbook" / "jax")
@@ -228,13 +234,9 @@ def test_jax_cache_settings_hold_when_keras_is_imported_first(tmp_path):
     it first, and dnnbook still passes on its cache folder and its 0.1 s threshold."""
     if keras.backend.backend() != "jax":
         pytest.skip("runs in the JAX session")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
-    env |= {"KERAS_BACKEND": "jax", "JAX_COMPILATION_CACHE_DIR": str(tmp_path)}
     script = (
         "import keras, dnnbook, jax; c = jax.config; "
         "print(c.jax_persistent_cache_min_compile_time_secs, c.jax_compilation_cache_dir)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert out[-2:] == ["0.1", str(tmp_path)]
+    out = _last_words(script, 2, KERAS_BACKEND="jax", JAX_COMPILATION_CACHE_DIR=str(tmp_path))
+    assert out == ["0.1", str(tmp_path)]

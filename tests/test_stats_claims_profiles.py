@@ -63,6 +63,7 @@ def test_claim_in_a_notebook_is_a_record_and_a_box(monkeypatch):
 def test_profiles_get_and_errors():
     q = profiles.get("quick")
     assert q.name == "quick" and q.n_seeds >= 3 and q.seeds(10) == list(range(10, 10 + q.n_seeds))
+    assert q.seeds(10, 5) == [10, 11, 12, 13, 14] and q.seeds(3, 1) == [3]
     f = profiles.get("full")
     assert f.n_train > q.n_train and f.n_seeds >= 5
     assert profiles.get("auto").name in ("quick", "full")
