@@ -140,6 +140,29 @@ def test_chapters_side_by_side_name_the_failure_and_keep_the_rest(fake_book):
     r = _cli("all", "--profile", "quick", "--chapters", "00,05", "--jobs", "2", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "wall time" in r.stdout and "The book is at" in r.stdout
+    # `all` validates each chapter in its slot as soon as it has run
+    assert "00_fine validated in" in r.stdout and "05_also_fine validated in" in r.stdout
+
+
+@pytest.mark.pipeline
+def test_chapters_side_by_side_name_the_one_that_does_not_reproduce(fake_book):
+    root, env = fake_book
+    _notebook(root / "chapters" / "06_flaky.ipynb", "import uuid\nprint(uuid.uuid4())")
+    nb = nbformat.read(root / "chapters" / "06_flaky.ipynb", as_version=4)
+    nb.cells[-1].metadata["tags"] = ["nbval-check-output"]  # a new number on every run
+    nbformat.write(nb, root / "chapters" / "06_flaky.ipynb")
+    toc = root / "_toc.yml"
+    toc.write_text(
+        toc.read_text().replace(
+            "      - file: chapters/01_boom\n",
+            "      - file: chapters/01_boom\n      - file: chapters/06_flaky\n",
+        )
+    )
+    r = _cli("all", "--profile", "quick", "--chapters", "00,06", "--jobs", "2", env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "failed: 06_flaky (nbval: its checked cells did not reproduce)" in r.stderr
+    assert "00_fine validated in" in r.stdout and "06_flaky did NOT reproduce in" in r.stdout
+    assert not (root / "_build" / "html").exists()
 
 
 def test_chapters_run_longest_first_by_recorded_time_else_by_budget(tmp_path, monkeypatch):

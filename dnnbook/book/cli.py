@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("JOBS", "1"),
         help="chapters executed and validated at once, each in its own process; default 1; "
         "'auto': every chapter at once when a GPU is visible (they share it), else 1. "
-        "With 2 or more, a chapter's time includes the load of the others",
+        "With 2 or more, a chapter's time includes the load of the others, and `all` "
+        "validates each chapter as soon as it has run",
     )
     return p
 
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sweep":
         names = [c.name for c in selected]
         return _sweep(names, profile, seeds, args.backend, jobs, args.save, args.no_execute)
+    side_by_side = jobs > 1 and len(selected) > 1 and args.command in ("execute", "all")
     try:
         if args.command in ("execute", "all"):
             try:
@@ -146,16 +148,19 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fail before any long work
             except data.DataError as exc:
                 return _fail(str(exc), 1)
-            times = {}
-            if jobs > 1 and len(selected) > 1:
+            times, wall = {}, None
+            if side_by_side:
+                also = ", each validated right after it" if args.command == "all" else ""
                 print(
                     f"executing {len(selected)} chapters, {jobs} at a time (profile {profile}, "
-                    f"backend {args.backend})",
+                    f"backend {args.backend}){also}",
                     flush=True,
                 )
                 start = time.perf_counter()
-                times = pipeline.execute_parallel(selected, profile, jobs=jobs, seed=args.seed)
-                times["(wall time)"] = time.perf_counter() - start
+                times = pipeline.execute_parallel(
+                    selected, profile, jobs=jobs, seed=args.seed, validate=args.command == "all"
+                )
+                wall = time.perf_counter() - start
             for i, chapter in enumerate(selected if not times else [], 1):
                 print(
                     f"[{i}/{len(selected)}] executing {chapter.name} (profile {profile}, "
@@ -167,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"[{i}/{len(selected)}] {chapter.name} done in {times[chapter.name]:.0f} s",
                     flush=True,
                 )
-        if args.command in ("validate", "all"):
+        if args.command == "validate" or (args.command == "all" and not side_by_side):
             start = time.perf_counter()
             pipeline.validate(selected, jobs)
             print(
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             index = pipeline.build(selected)
             print(f"\nThe book is at {index}")
         if args.command in ("execute", "all"):
-            _print_times(times, profile, args.backend)
+            _print_times(times, profile, args.backend, wall, validated=args.command == "all")
     except pipeline.PipelineError as exc:
         return _fail(str(exc), 1)
     return 0
@@ -226,12 +231,20 @@ def _sweep(
     return 0 if clean else 1
 
 
-def _print_times(times: dict[str, float], profile: str, backend: str) -> None:
-    width = max(len(n) for n in times)
+def _print_times(
+    times: dict[str, float],
+    profile: str,
+    backend: str,
+    wall: float | None = None,
+    validated: bool = False,
+) -> None:
+    """Each chapter's execution time, their total and, for chapters run side by side, the wall
+    time (with ``validated``, the nbval re-executions run in it too)."""
+    width = max(len(n) for n in [*times, "wall time"])
     print(f"\nExecution times (profile {profile}, backend {backend}):")
-    wall = times.pop("(wall time)", None)
     for name, secs in times.items():
         print(f"  {name:<{width}}  {secs:7.1f} s")
     print(f"  {'total':<{width}}  {sum(times.values()):7.1f} s")
     if wall is not None:
-        print(f"  {'wall time':<{width}}  {wall:7.1f} s (chapters run side by side)")
+        what = "execution and nbval" if validated else "execution"
+        print(f"  {'wall time':<{width}}  {wall:7.1f} s ({what}, chapters side by side)")

@@ -238,43 +238,64 @@ def execute_command(
 
 
 def execute_parallel(
-    selected: list[Chapter], profile: str, *, jobs: int, seed: int | None = None
+    selected: list[Chapter],
+    profile: str,
+    *,
+    jobs: int,
+    seed: int | None = None,
+    validate: bool = False,
 ) -> dict[str, float]:
     """Execute ``selected`` with up to ``jobs`` chapters at once, each in its own
     ``python -m dnnbook execute`` process (in :func:`longest_first` order); their
-    output is relayed line by line. Returns each chapter's time as its own process recorded it
-    (in ``status.json``); raises
-    :class:`PipelineError` naming the chapters that failed, after all have run."""
+    output is relayed line by line. With ``validate``, each chapter is re-executed with nbval
+    (:func:`nbval_command`) as soon as its own execution ends, in the same slot: no chapter
+    waits for the slowest one's execution. Returns each chapter's execution time as its own
+    process recorded it (in ``status.json``); raises :class:`PipelineError` naming the chapters
+    that failed, and at which step, after all have run."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
     order = longest_first(selected, profile)
     lock = threading.Lock()
+    summary = re.compile(r"^(\[1/1\] |Execution times|  \S+ +[\d.]+ s$)")
 
-    def one(chapter: Chapter) -> tuple[Chapter, int, float]:
-        cmd = execute_command(profile, chapters=chapter.name, seed=seed, jobs=1)
-        start = time.perf_counter()
+    def say(line: str) -> None:
+        with lock:
+            print(line, flush=True)
+
+    def relay(cmd: list[str], cwd: Path, prefix: str = "") -> int:
         proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            cwd=str(ROOT),
+            cwd=str(cwd),
             env=os.environ.copy(),
         )
-        summary = re.compile(r"^(\[1/1\] |Execution times|  \S+ +[\d.]+ s$)")
         for line in proc.stdout:
             if line.strip() and not summary.match(line):  # the parent prints its own summary
-                with lock:
-                    print(line.rstrip(), flush=True)
-        code, secs = proc.wait(), time.perf_counter() - start
-        with lock:
-            print(f"{chapter.name} {'done' if code == 0 else 'FAILED'} in {secs:.0f} s", flush=True)
-        return chapter, code, secs
+                say(prefix + line.rstrip())
+        return proc.wait()
+
+    def one(chapter: Chapter) -> str | None:
+        """Why ``chapter`` failed (None if it did not)."""
+        start = time.perf_counter()
+        code = relay(execute_command(profile, chapters=chapter.name, seed=seed, jobs=1), ROOT)
+        secs = time.perf_counter() - start
+        say(f"{chapter.name} {'done' if code == 0 else 'FAILED'} in {secs:.0f} s")
+        if code != 0:
+            return f"{chapter.name} (execution)"
+        if not validate:
+            return None
+        start = time.perf_counter()
+        path = EXECUTED / "chapters" / chapter.path.name
+        code = relay(nbval_command([path], EXECUTED), path.parent, f"  [{chapter.name} nbval] ")
+        secs = time.perf_counter() - start
+        say(f"{chapter.name} {'validated' if code == 0 else 'did NOT reproduce'} in {secs:.0f} s")
+        return None if code == 0 else f"{chapter.name} (nbval: its checked cells did not reproduce)"
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(one, order))
-    failed = [c.name for c, code, _ in results if code != 0]
+        failed = [why for why in pool.map(one, order) if why]
     if failed:
         raise PipelineError("failed: " + ", ".join(failed) + " (see the messages above)")
     recorded = json.loads(STATUS.read_text())  # each child's own measure, as seed after seed
