@@ -11,8 +11,8 @@
 # still reports what finished, with the notebooks as far as they got (*.running.ipynb).
 # A claim that does not hold is printed (✗) and its chapter goes on, so that one run measures
 # everything ($DNNBOOK_CLAIMS=report); the script then exits 1 and counts them.
-# With VALIDATE=1 nbval then re-executes the chapters ($JOBS at once), as `make book` does,
-# and the times of both steps are printed (the HTML build needs no GPU and is not run here).
+# With VALIDATE=1 nbval re-executes each chapter as soon as it has run, in its slot, as
+# `make book` does (`execute --validate`; the HTML build needs no GPU and is not run here).
 # With $SEEDS (e.g. SEEDS=1,2) it runs the seed sweep instead (python -m dnnbook sweep), $JOBS
 # chapters at once over all seeds, and brings back the sweep's table and notebooks.
 set -euo pipefail
@@ -24,7 +24,7 @@ PYVER=${PYVER:-3.12}
 JOBS=${JOBS:-5}  # all five chapters at once: how the H200 run went (GPU use median 88%)
 TIME_LIMIT=${TIME_LIMIT:-0}  # 0: no limit
 SEEDS=${SEEDS:-}  # base seeds to sweep; empty: execute once at the chapters' own seeds
-VALIDATE=${VALIDATE:-0}  # 1: then validate with nbval, as make book does
+VALIDATE=${VALIDATE:-0}  # 1: validate with nbval too, as make book does
 SITE=${SITE:-/tmp/dnnbook-site}
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 # what executing chapters needs beyond a GPU image's numpy, pandas, scipy, matplotlib,
@@ -125,30 +125,14 @@ if [ -n "$SEEDS" ]; then
   exit $code
 fi
 timeout -k 10 "$TIME_LIMIT" $PY -m dnnbook execute --profile "$PROFILE" --backend "$BACKEND" --jobs "$JOBS" ${CHAPTERS:+--chapters "$CHAPTERS"} \
-  > "$log" 2>&1
+  $([ "$VALIDATE" = 1 ] && echo --validate) > "$log" 2>&1
 code=$?
 set -e
 if [ "$code" = 124 ]; then  # stop the chapters' own processes too, so the notebooks stay as last saved
-  pkill -f "dnnbook execute" || true; sleep 3
+  pkill -f "dnnbook execute" || true; pkill -f "pytest.*nbval" || true; sleep 3
   echo "stopped after TIME_LIMIT=$TIME_LIMIT s; chapters not reported done below did not finish"
 fi
-executed=$(( $(date +%s) - start ))
-if [ "$VALIDATE" = 1 ] && [ "$code" = 0 ]; then
-  left=$(( TIME_LIMIT > 0 ? TIME_LIMIT - executed : 0 ))
-  if [ "$TIME_LIMIT" -gt 0 ] && [ "$left" -le 0 ]; then
-    echo "no time left to validate"
-  else
-    set +e
-    timeout -k 10 "$left" $PY -m dnnbook validate --profile "$PROFILE" --backend "$BACKEND" --jobs "$JOBS" \
-      ${CHAPTERS:+--chapters "$CHAPTERS"} > "${log%.log}-validate.log" 2>&1
-    vcode=$?
-    set -e
-    tail -n 5 "${log%.log}-validate.log"
-    echo "execute: $executed s; validate (nbval, $JOBS at once): $(( $(date +%s) - start - executed )) s, exit $vcode"
-    [ "$vcode" = 0 ] || code=$vcode
-  fi
-fi
-
+if [ "$VALIDATE" = 1 ]; then grep -E "validated in|did NOT reproduce|nbval" "$log" | tail -n 12 || true; fi
 grep -E "^\[|✓|✗|rror|done in|FAILED|environment|backend " "$log" | grep -vE "^ *\[[^]]+\] cell [0-9]+$" || true
 echo "profile $PROFILE, backend $BACKEND, chapters $CHAPTERS, $JOBS at a time: $(( $(date +%s) - start )) s wall, exit $code"
 $PY - <<'PY'

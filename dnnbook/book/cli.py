@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         "executed on different machines and copied there)",
     )
     p.add_argument(
+        "--validate",
+        action="store_true",
+        help="execute: also validate with nbval, as `all` does before it builds",
+    )
+    p.add_argument(
         "--jobs",
         default=os.environ.get("JOBS", "1"),
         help="chapters executed and validated at once, each in its own process; default 1; "
@@ -140,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         names = [c.name for c in selected]
         return _sweep(names, profile, seeds, args.backend, jobs, args.save, args.no_execute)
     side_by_side = jobs > 1 and len(selected) > 1 and args.command in ("execute", "all")
+    validating = args.command in ("validate", "all") or (
+        args.command == "execute" and args.validate
+    )
     try:
         if args.command in ("execute", "all"):
             try:
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 return _fail(str(exc), 1)
             times, wall = {}, None
             if side_by_side:
-                also = ", each validated right after it" if args.command == "all" else ""
+                also = ", each validated right after it" if validating else ""
                 print(
                     f"executing {len(selected)} chapters, {jobs} at a time (profile {profile}, "
                     f"backend {args.backend}){also}",
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 start = time.perf_counter()
                 times = pipeline.execute_parallel(
-                    selected, profile, jobs=jobs, seed=args.seed, validate=args.command == "all"
+                    selected, profile, jobs=jobs, seed=args.seed, validate=validating
                 )
                 wall = time.perf_counter() - start
             for i, chapter in enumerate(selected if not times else [], 1):
@@ -172,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"[{i}/{len(selected)}] {chapter.name} done in {times[chapter.name]:.0f} s",
                     flush=True,
                 )
-        if args.command == "validate" or (args.command == "all" and not side_by_side):
+        if validating and not side_by_side:
             start = time.perf_counter()
             pipeline.validate(selected, jobs)
             print(
@@ -182,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             index = pipeline.build(selected)
             print(f"\nThe book is at {index}")
         if args.command in ("execute", "all"):
-            _print_times(times, profile, args.backend, wall, validated=args.command == "all")
+            _print_times(times, profile, args.backend, wall, validated=validating)
     except pipeline.PipelineError as exc:
         return _fail(str(exc), 1)
     return 0
