@@ -324,24 +324,51 @@ def lr_find(
     return frame
 
 
+def mean_curve(curves: pd.DataFrame) -> pd.DataFrame:
+    """Finder runs of one optimizer (a ``seed`` column, the same rate at the same ``step``)
+    averaged: the mean loss at every step all of them reached; ``step, rate, loss, smoothed``."""
+    last = int(curves.groupby("seed")["step"].max().min())
+    kept = curves[curves["step"] <= last]
+    frame = kept.groupby("step", sort=True)[["rate", "loss"]].mean().reset_index()
+    frame["smoothed"] = smooth(frame["loss"])
+    return frame
+
+
 def find_rates(
     make_model: Callable[[str, float], keras.Model],
     names: Sequence[str],
     data: Splits,
     *,
-    seed: int,
+    seeds: Sequence[int],
     steps: int,
     batch_size: int = 32,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The LR finder for every optimizer in ``names``: all curves (column ``config``) and the suggested rates."""
+    """The LR finder for every optimizer in ``names``, run once per seed: all curves (columns
+    ``config`` and ``seed``) and each optimizer's rate, :func:`suggest` applied to the seeds'
+    :func:`mean_curve` (one run's pick is noisy: it follows the loss of one batch at a time)."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("find_rates needs at least one seed")
     frames, chosen = [], {}
     for name in names:
-        frame = lr_find(
-            partial(make_model, name, 1e-3), data, seed=seed, steps=steps, batch_size=batch_size
+        runs = pd.concat(
+            [
+                lr_find(
+                    partial(make_model, name, 1e-3),
+                    data,
+                    seed=s,
+                    steps=steps,
+                    batch_size=batch_size,
+                ).assign(config=name, seed=s)
+                for s in seeds
+            ],
+            ignore_index=True,
         )
-        chosen[name] = suggest(frame["rate"], frame["loss"])
-        frames.append(frame.assign(config=name))
-        say(f"LR finder {name}: suggests {chosen[name]:.3g}")
+        mean = mean_curve(runs)
+        chosen[name] = suggest(mean["rate"], mean["loss"])
+        frames.append(runs)
+        over = f" (the mean curve of {len(seeds)} seeds)" if len(seeds) > 1 else ""
+        say(f"LR finder {name}: suggests {chosen[name]:.3g}{over}")
     return pd.concat(frames, ignore_index=True), chosen
 
 
@@ -529,21 +556,27 @@ def plot_rates(rates: pd.DataFrame, *, seed: int | None = None, title: str | Non
 
 
 def plot_finder(curves: pd.DataFrame, chosen: Mapping[str, float], *, title: str | None = None):
-    """Smoothed loss vs learning rate for each optimizer (log x), the chosen rate marked."""
+    """Smoothed loss vs learning rate for each optimizer (log x), the mean over the seeds'
+    finder runs (:func:`mean_curve`) where ``curves`` has several, the chosen rate marked."""
     import matplotlib.pyplot as plt
 
     from dnnbook.plots import finish, style
 
     style()
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for name, c in curves.groupby("config", sort=False):
+    n_seeds = curves["seed"].nunique() if "seed" in curves else 1
+    firsts = []
+    for name, runs in curves.groupby("config", sort=False):
+        c = mean_curve(runs) if "seed" in runs else runs
         (line,) = ax.plot(c["rate"], c["smoothed"], lw=1.3, label=f"{name} → {chosen[name]:.2g}")
         pick = np.interp(np.log(chosen[name]), np.log(c["rate"]), c["smoothed"])
         ax.plot([chosen[name]], [pick], "o", color=line.get_color(), ms=5)
+        firsts.append(float(c["smoothed"].iloc[0]))
     ax.set_xscale("log")
-    ax.set_ylim(0, max(3.5, float(curves.groupby("config")["smoothed"].first().max()) * 1.2))
+    ax.set_ylim(0, max(3.5, max(firsts) * 1.2))
     ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel("training loss (smoothed)")
+    ylabel = "training loss (smoothed)"
+    ax.set_ylabel(ylabel if n_seeds == 1 else f"{ylabel}, mean of {n_seeds} seeds")
     ax.legend(loc="lower left", ncols=2, title="optimizer → chosen rate (●)")
     return finish(fig, title, ax)
 

@@ -230,3 +230,45 @@ def test_lr_finder_end_to_end_suggests_a_rate_below_the_blow_up_that_trains():
     model.fit(d.x_train, d.y_train, epochs=3, batch_size=32, verbose=0)
     after_loss = model.evaluate(d.x_train, d.y_train, verbose=0)[0]
     assert after_loss < 0.7 * before
+
+
+def test_find_rates_picks_from_the_mean_curve_of_its_seeds(monkeypatch):
+    """The pick comes from the seeds' mean loss (over the steps all reached), not one run's."""
+    rates = 1e-4 * 10.0 ** (np.arange(40) / 10)
+    shapes = {  # seed -> (loss curve, last step reached)
+        0: ((np.log10(rates) + 2) ** 2, 39),  # lowest at 1e-2
+        1: ((np.log10(rates) + 2) ** 2 + 0.5 * (np.arange(40) == 5), 30),  # a noisy batch
+        2: ((np.log10(rates) + 3) ** 2, 35),  # lowest at 1e-3
+    }
+
+    def fake_find(make, data, *, seed, steps, batch_size):
+        loss, last = shapes[seed]
+        return pd.DataFrame(
+            {"step": np.arange(last + 1), "rate": rates[: last + 1], "loss": loss[: last + 1]}
+        )
+
+    monkeypatch.setattr(optimizers, "lr_find", fake_find)
+    curves, chosen = optimizers.find_rates(
+        lambda n, r: None, ["SGD"], None, seeds=[0, 1, 2], steps=40
+    )
+    assert sorted(curves["seed"].unique()) == [0, 1, 2] and set(curves["config"]) == {"SGD"}
+    mean = optimizers.mean_curve(curves)
+    assert mean["step"].max() == 30  # the steps every run reached
+    want = np.mean([shapes[s][0][:31] for s in shapes], axis=0)
+    np.testing.assert_allclose(mean["loss"], want)
+    assert chosen["SGD"] == pytest.approx(optimizers.suggest(rates[:31], want))
+    # one seed alone picks from its own curve; the mean lies between the seeds' picks
+    _, alone = optimizers.find_rates(lambda n, r: None, ["SGD"], None, seeds=[2], steps=40)
+    assert alone["SGD"] == pytest.approx(optimizers.suggest(rates[:36], shapes[2][0][:36]))
+    _, first = optimizers.find_rates(lambda n, r: None, ["SGD"], None, seeds=[0], steps=40)
+    assert alone["SGD"] < chosen["SGD"] < first["SGD"]
+    with pytest.raises(ValueError, match="at least one seed"):
+        optimizers.find_rates(lambda n, r: None, ["SGD"], None, seeds=[], steps=40)
+    # the figure draws the mean curve (one line and its pick per optimizer), not every run
+    import matplotlib.pyplot as plt
+
+    fig = optimizers.plot_finder(curves, chosen)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 and "mean of 3 seeds" in ax.get_ylabel()
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), mean["smoothed"])
+    plt.close(fig)
