@@ -115,11 +115,11 @@ if [ -n "$SEEDS" ]; then
   timeout -k 10 "$TIME_LIMIT" $PY -m dnnbook sweep --profile "$PROFILE" --backend "$BACKEND" --jobs "$JOBS" \
     --chapters "$CHAPTERS" --seeds "$SEEDS" > "$log" 2>&1
   code=$?
-  cat "$DNNBOOK_BUILD/sweep/claims.md" 2>/dev/null || echo "no sweep table (stopped before its end?)"
+  cat "$DNNBOOK_BUILD/sweep/$PROFILE-$BACKEND/claims.md" 2>/dev/null || echo "no sweep table (stopped before its end?)"
   echo "sweep of $CHAPTERS at seeds $SEEDS, $JOBS chapters at once: $(( $(date +%s) - start )) s wall, exit $code"
   grep -E "done in|rror|FAILED" "$log" || true
   if [ -n "${OUT:-}" ]; then
-    cp "$DNNBOOK_BUILD"/sweep/claims.* "$OUT/" 2>/dev/null || true
+    cp "$DNNBOOK_BUILD/sweep/$PROFILE-$BACKEND"/claims.* "$OUT/" 2>/dev/null || true
     tar czf "$OUT/sweep.tgz" -C "$DNNBOOK_BUILD" sweep 2>/dev/null || true
   fi
   exit $code

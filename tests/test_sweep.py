@@ -166,24 +166,22 @@ def test_no_execute_tabulates_the_folders_as_they_are(tmp_path, monkeypatch, cap
     monkeypatch.setattr(pipeline, "RESULTS", tmp_path / "results")  # where --save writes
     monkeypatch.setattr(sweep.subprocess, "call", lambda *a, **k: pytest.fail("executed"))
     monkeypatch.setenv("DNNBOOK_DATA", str(tmp_path / "no data here"))
+    folder = tmp_path / "sweep" / "full-tensorflow"  # one folder per profile and backend
     for seed in (1, 2):
-        _executed(
-            tmp_path / "sweep",
-            seed,
-            "03_optimizers",
-            [claims.record(A, claims.Check(True, "e", 0.5))],
-        )
+        _executed(folder, seed, "03_optimizers", [claims.record(A, claims.Check(True, "e", 0.5))])
     args = ["sweep", "--no-execute", "--chapters", "03", "--seeds", "1,2", "--profile", "full"]
     code = cli.main(args)
-    table = (tmp_path / "sweep" / "claims.md").read_text()
+    table = (folder / "claims.md").read_text()
     assert code == 0 and "tabulated" in table and "| ✓ +0.5 | ✓ +0.5 | +0.5 | yes |" in table
     assert cli.main([*args, "--save"]) == 0  # the table and its CSV, for the book
     assert (tmp_path / "results" / "sweep-full.md").read_text() == table
     assert "smallest margin" in (tmp_path / "results" / "sweep-full.csv").read_text()
-    assert (
-        cli.main(["sweep", "--no-execute", "--chapters", "03", "--seeds", "1,3"]) == 1
-    )  # seed 3 never ran
-    assert "at seed 3: not executed" in (tmp_path / "sweep" / "claims.md").read_text()
+    assert cli.main([*args[:-2], "--profile", "full", "--seeds", "1,3"]) == 1  # seed 3 never ran
+    assert "at seed 3: not executed" in (folder / "claims.md").read_text()
+    # a sweep of another size (or backend) has folders of its own: it sees none of these
+    assert cli.main([*args[:-2], "--profile", "quick"]) == 1
+    quick = (tmp_path / "sweep" / "quick-tensorflow" / "claims.md").read_text()
+    assert "at seed 1: not executed" in quick and "at seed 2: not executed" in quick
 
 
 def test_prefixed_output_passes_every_line_on(capsys):
@@ -218,10 +216,9 @@ def test_sweep_end_to_end_on_a_small_book(fake_book):
     )
     r = _cli("sweep", "--seeds", "3,4", "--profile", "quick", "--chapters", "00,01", env=env)
     assert r.returncode == 1, r.stdout + r.stderr
-    text = (root / "_build" / "sweep" / "claims.md").read_text()
+    folder = root / "_build" / "sweep" / "quick-tensorflow"
+    text = (folder / "claims.md").read_text()
     assert "| 00_fine | the seed is odd | ✓ +0.5 | ✗ -0.5 | -0.5 | **no** |" in text
     assert "| 00_fine | one is one | ✓ | ✓ |  | yes |" in text
     assert "- 01_boom at seed 3: crashed, ValueError: boom in the chapter" in text
-    assert (
-        root / "_build" / "sweep" / "seed-4" / "executed" / "chapters" / "00_fine.ipynb"
-    ).exists()
+    assert (folder / "seed-4" / "executed" / "chapters" / "00_fine.ipynb").exists()

@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds",
         default="1,2,3,4,5",
-        help="sweep: comma-separated base seeds, each executed into _build/sweep/seed-N; default 1,2,3,4,5",
+        help="sweep: comma-separated base seeds, each executed into "
+        "_build/sweep/PROFILE-BACKEND/seed-N; default 1,2,3,4,5",
     )
     p.add_argument(
         "--save",
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-execute",
         action="store_true",
-        help="sweep: only tabulate the seed folders already in _build/sweep (e.g. chapters "
+        help="sweep: only tabulate the seed folders already in _build/sweep/PROFILE-BACKEND (e.g. chapters "
         "executed on different machines and copied there)",
     )
     p.add_argument(

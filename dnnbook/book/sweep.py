@@ -1,12 +1,11 @@
 """The seed sweep: the chapters executed at several base seeds, every claim tabulated per seed.
 
 ``python -m dnnbook sweep --seeds 1,2,3`` executes the chosen chapters once per base seed, each
-seed into its own build folder (``_build/sweep/seed-N``) with ``DNNBOOK_CLAIMS=report`` so that
-a claim that fails does not stop the claims after it, then writes ``_build/sweep/claims.md`` and
-``claims.csv``: one row per claim, its status and margin at each seed, the smallest margin and
-whether it held at every seed. A chapter that crashed at a seed says so in its rows and below
-the table.
-"""
+seed into its own build folder (``_build/sweep/PROFILE-BACKEND/seed-N``, :func:`default_root`)
+with ``DNNBOOK_CLAIMS=report`` so that a claim that fails does not stop the claims after it,
+then writes ``claims.md`` and ``claims.csv`` beside the seed folders: one row per claim, its
+status and margin at each seed, the smallest margin and whether it held at every seed. A
+chapter that crashed at a seed says so in its rows and below the table."""
 
 from __future__ import annotations
 
@@ -65,6 +64,14 @@ def _call(cmd: list[str], env: dict, cwd: str, prefix: str) -> int:
         for line in proc.stdout:
             print(prefix + line, end="", flush=True)
     return proc.returncode
+
+
+def default_root(profile: str, backend: str) -> Path:
+    """Where a sweep of ``profile`` under ``backend`` keeps its seed folders and tables: one
+    folder per profile and backend, so that a sweep never overwrites another's chapters."""
+    from dnnbook.book import pipeline
+
+    return pipeline.BUILD / "sweep" / f"{profile}-{backend}"
 
 
 def seed_folder(root: Path, seed: int) -> Path:
@@ -230,7 +237,7 @@ def run(
     once, their output lines prefixed with ``[seed N]``."""
     from dnnbook.book import pipeline
 
-    root = root or pipeline.BUILD / "sweep"
+    root = root or default_root(profile, backend)
     per_seed = max(1, min(jobs, len(chapters)))
     seeds_at_once = max(1, min(len(seeds), jobs // per_seed))
 
@@ -262,9 +269,8 @@ def tabulate(
 ) -> tuple[Path, bool]:
     """Write the tables of what ``root/seed-N`` holds (:func:`write_tables`), dated today:
     "executed" after :func:`run`, "tabulated" for folders filled elsewhere."""
-    from dnnbook.book import pipeline
 
-    root = root or pipeline.BUILD / "sweep"
+    root = root or default_root(profile, backend)
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
     about = (
         f"Profile {profile}, backend {backend}, chapters {', '.join(chapters)}, "
