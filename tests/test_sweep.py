@@ -169,7 +169,8 @@ def test_no_execute_tabulates_the_folders_as_they_are(tmp_path, monkeypatch, cap
     folder = tmp_path / "sweep" / "full-tensorflow"  # one folder per profile and backend
     for seed in (1, 2):
         _executed(folder, seed, "03_optimizers", [claims.record(A, claims.Check(True, "e", 0.5))])
-    args = ["sweep", "--no-execute", "--chapters", "03", "--seeds", "1,2", "--profile", "full"]
+    args = ["sweep", "--no-execute", "--chapters", "03", "--backend", "tensorflow"]
+    args += ["--seeds", "1,2", "--profile", "full"]
     code = cli.main(args)
     table = (folder / "claims.md").read_text()
     assert code == 0 and "tabulated" in table and "| ✓ +0.5 | ✓ +0.5 | +0.5 | yes |" in table
@@ -214,7 +215,17 @@ def test_sweep_end_to_end_on_a_small_book(fake_book):
         "claim('the seed is odd', SEED % 2 == 1, f'seed {SEED}', margin=SEED % 2 - 0.5)\n"
         "claim('one is one', 1 == 1, 'checked')",
     )
-    r = _cli("sweep", "--seeds", "3,4", "--profile", "quick", "--chapters", "00,01", env=env)
+    args = (
+        "--seeds",
+        "3,4",
+        "--profile",
+        "quick",
+        "--chapters",
+        "00,01",
+        "--backend",
+        "tensorflow",
+    )
+    r = _cli("sweep", *args, env=env)
     assert r.returncode == 1, r.stdout + r.stderr
     folder = root / "_build" / "sweep" / "quick-tensorflow"
     text = (folder / "claims.md").read_text()
