@@ -39,6 +39,25 @@ def test_no_distribution_on_one_device_or_outside_jax():
         assert spread is None
 
 
+def _four_devices() -> str:
+    """XLA_FLAGS for 4 virtual CPU devices and, where this XLA knows the flags, 10 minutes
+    instead of XLA's default before it aborts a collective whose 4 participants have not all
+    arrived: on a 2-core machine that also runs the quick pipeline (`make test`), an all-gather
+    once stalled past the default and the process aborted ("Termination timeout")."""
+    flags = "--xla_force_host_platform_device_count=4"
+    patient = (
+        f"{flags} --xla_cpu_collective_call_terminate_timeout_seconds=600"
+        " --xla_cpu_collective_timeout_seconds=600"
+    )
+    probe = subprocess.run(  # an unknown flag in XLA_FLAGS is fatal
+        [sys.executable, "-c", "import jax; jax.devices()"],
+        env={**os.environ, "XLA_FLAGS": patient},
+        capture_output=True,
+        timeout=120,
+    )
+    return patient if probe.returncode == 0 else flags
+
+
 @pytest.mark.skipif(
     keras.backend.backend() != "jax", reason="runs its own JAX process once, in the JAX pass"
 )
@@ -46,11 +65,7 @@ def test_sharded_fit_equals_one_device():
     """8 replicas on 4 virtual CPU devices: each device holds 2 of every stacked weight and
     optimizer slot, and the fit's metrics equal those on a mesh of one device (float
     tolerance), with Keras's train function and with the compiled loop of steps."""
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-    }
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": _four_devices()}
     out = subprocess.run(
         [sys.executable, str(HERE / "sharded_fit.py")],
         env=env,
