@@ -6,6 +6,7 @@ a failed chapter's notebook to ``_build/failed/`` and the HTML book to ``_build/
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -17,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 ROOT = Path(os.environ.get("DNNBOOK_ROOT", Path(__file__).resolve().parents[2]))
 BUILD = Path(os.environ.get("DNNBOOK_BUILD") or ROOT / "_build")
@@ -237,6 +239,33 @@ def execute_command(
     return cmd
 
 
+def relay_lines(
+    cmd: list[str],
+    cwd: Path | str,
+    prefix: str,
+    *,
+    env: dict | None = None,
+    keep: Callable[[str], bool] | None = None,
+    lock: Any = None,
+) -> int:
+    """Run ``cmd`` and pass its output on line by line with ``prefix`` (the lines ``keep``
+    accepts, each printed under ``lock`` when given), so that runs side by side stay readable.
+    Its exit status."""
+    with subprocess.Popen(
+        cmd,
+        env=os.environ.copy() if env is None else env,
+        cwd=str(cwd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
+        for line in proc.stdout:
+            if keep is None or keep(line):
+                with lock or contextlib.nullcontext():
+                    print(prefix + line.rstrip("\n"), flush=True)
+    return proc.returncode
+
+
 def execute_parallel(
     selected: list[Chapter],
     profile: str,
@@ -264,18 +293,10 @@ def execute_parallel(
             print(line, flush=True)
 
     def relay(cmd: list[str], cwd: Path, prefix: str = "") -> int:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=str(cwd),
-            env=os.environ.copy(),
-        )
-        for line in proc.stdout:
-            if line.strip() and not summary.match(line):  # the parent prints its own summary
-                say(prefix + line.rstrip())
-        return proc.wait()
+        def keep(line: str) -> bool:  # the parent prints its own summary
+            return bool(line.strip()) and not summary.match(line)
+
+        return relay_lines(cmd, cwd, prefix, keep=keep, lock=lock)
 
     def one(chapter: Chapter) -> str | None:
         """Why ``chapter`` failed (None if it did not)."""

@@ -58,12 +58,9 @@ def _call(cmd: list[str], env: dict, cwd: str, prefix: str) -> int:
     side by side stay readable). Its exit status."""
     if not prefix:
         return subprocess.call(cmd, env=env, cwd=cwd)
-    with subprocess.Popen(
-        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
-        for line in proc.stdout:
-            print(prefix + line, end="", flush=True)
-    return proc.returncode
+    from dnnbook.book.pipeline import relay_lines
+
+    return relay_lines(cmd, cwd, prefix, env=env)
 
 
 def default_root(profile: str, backend: str) -> Path:
