@@ -126,7 +126,9 @@ _OPTIMIZERS: dict[str, dict[str, Any]] = {
         "epochs": 3,
         "finder_steps": 120,
         "finder_seeds": 3,  # the finder's loss curve averaged over 3 runs: one run's pick is noisy
-        "n_seeds": 5,
+        # over 5 seeds the one-sided bounds of the "no worse than" claims came within half a
+        # point of the tolerance at some base seeds (under JAX); 10 narrow them
+        "n_seeds": 10,
         # how far below a "no worse than" claim lets a run end (accuracy): 3 epochs on 2,000
         # images put AdaGrad 2 points below SGD at some base seeds, and 1cycle even with constant
         "tolerance": 0.05,
