@@ -30,6 +30,24 @@ def fit() -> np.ndarray:
 
 
 every = keras.distribution.list_devices()
+
+
+def queued_all_reduces(n: int = 50) -> None:
+    """A chain of n all-reduce programs over every device, dispatched without waiting: where
+    XLA's CPU thread pool is too small for the shares queued (see test_engine_devices), this
+    never ends, at once rather than now and then."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(Mesh(jax.devices(), ("x",)), PartitionSpec("x"))
+    step = jax.jit(lambda a: jax.numpy.tanh(a).sum() * a, out_shardings=sharding)
+    x = jax.device_put(np.ones((len(every), 20000), "float32"), sharding)
+    for _ in range(n):
+        x = step(x)
+    jax.block_until_ready(x)
+
+
+queued_all_reduces()
 differences = {}
 for loop in (False, True):  # Keras's train function, then the compiled loop of steps
     backend.LOOP_STEPS = loop
