@@ -46,9 +46,9 @@ def _four_devices() -> dict[str, str]:
     machine's cores (2 here), and a share that reaches a collective holds its thread until
     the other devices' shares arrive. With programs queued ahead of the host (JAX dispatches
     asynchronously) the pool can fill with shares that wait on shares still queued behind them:
-    on a 2-core machine a chain of 50 dependent all-reduce programs over 4 devices never ended,
-    nor over 2 devices, nor with a pool of 4 threads; with 8, 16 or 32 it ends in 0.3 s
-    (`PJRT_NPROC` sets the pool's size). 16 threads per 4 devices, whatever the cores."""
+    on a 2-core machine, queued all-reduce programs over 4 devices never ended, nor over 2
+    devices, nor with a pool of 4 threads; with 8 to 64 they end in 0.3 s (`PJRT_NPROC` sets
+    the pool's size; docs/results.md). 16 threads for 4 devices, whatever the cores."""
     return {
         "KERAS_BACKEND": "jax",
         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
