@@ -12,7 +12,9 @@ import numpy as np
 
 _STARTED: list[float] = []
 
-BACKENDS = ("tensorflow", "jax", "torch")
+# the Keras backends the book runs on, and how the book names them
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+BACKENDS = tuple(BACKEND_NAMES)
 
 
 def backend_name() -> str:

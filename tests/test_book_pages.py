@@ -151,15 +151,16 @@ def test_staged_chapter_carries_the_banner_under_its_title(tmp_path):
 
 def test_sweep_page_shows_the_committed_tables_or_says_there_is_none(tmp_path):
     assert "No sweep has been committed yet." in pages.sweep_page(tmp_path)
-    (tmp_path / "sweep-quick.md").write_text(
-        "# Seed sweep\n\n| chapter | claim |\n|---|---|\n| 03 | a |\n"
-    )
+    for name in ("full-jax", "quick-torch", "quick-tensorflow"):  # one per profile and backend
+        (tmp_path / f"sweep-{name}.md").write_text(
+            f"# Seed sweep\n\n| chapter | claim |\n|---|---|\n| 03 | {name} |\n"
+        )
     page = pages.sweep_page(tmp_path)
-    assert (
-        page.startswith("# Claims over seeds")
-        and "## Profile quick" in page
-        and "| 03 | a |" in page
-    )
+    assert page.startswith("# Claims over seeds")
+    order = ["## Profile quick, TensorFlow", "| 03 | quick-tensorflow |"]
+    order += ["## Profile quick, PyTorch", "| 03 | quick-torch |"]
+    order += ["## Profile full, JAX", "| 03 | full-jax |"]  # quick first, backends in order
+    assert [page.index(text) for text in order] == sorted(page.index(text) for text in order)
     assert page.count("# Seed sweep") == 0
 
 

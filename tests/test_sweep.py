@@ -175,8 +175,9 @@ def test_no_execute_tabulates_the_folders_as_they_are(tmp_path, monkeypatch, cap
     table = (folder / "claims.md").read_text()
     assert code == 0 and "tabulated" in table and "| ✓ +0.5 | ✓ +0.5 | +0.5 | yes |" in table
     assert cli.main([*args, "--save"]) == 0  # the table and its CSV, for the book
-    assert (tmp_path / "results" / "sweep-full.md").read_text() == table
-    assert "smallest margin" in (tmp_path / "results" / "sweep-full.csv").read_text()
+    saved = tmp_path / "results" / "sweep-full-tensorflow.md"  # one table per profile and backend
+    assert saved.read_text() == table
+    assert "smallest margin" in saved.with_suffix(".csv").read_text()
     assert cli.main([*args[:-2], "--profile", "full", "--seeds", "1,3"]) == 1  # seed 3 never ran
     assert "at seed 3: not executed" in (folder / "claims.md").read_text()
     # a sweep of another size (or backend) has folders of its own: it sees none of these

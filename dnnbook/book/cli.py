@@ -7,8 +7,9 @@ import os
 import sys
 import time
 
+from dnnbook.runtime import BACKENDS
+
 PROFILES = ("quick", "full", "auto")
-BACKENDS = ("tensorflow", "jax", "torch")
 COMMANDS = ("execute", "validate", "build", "all", "data", "sweep")
 
 
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--save",
         action="store_true",
-        help="sweep: also copy the table to results/sweep-PROFILE.md, the book's sweep page",
+        help="sweep: also copy the table to results/sweep-PROFILE-BACKEND.md, for the book's sweep page",
     )
     p.add_argument(
         "--no-execute",
@@ -227,7 +228,7 @@ def _sweep(
         f"{time.perf_counter() - start:.0f} s"
     )
     if save:
-        saved = pipeline.RESULTS / f"sweep-{profile}.md"
+        saved = pipeline.RESULTS / f"sweep-{profile}-{backend}.md"
         saved.parent.mkdir(exist_ok=True)
         shutil.copyfile(table, saved)
         shutil.copyfile(table.with_suffix(".csv"), saved.with_suffix(".csv"))

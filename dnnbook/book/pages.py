@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Mapping
 
 from dnnbook.claims import MIME, PASS
+from dnnbook.runtime import BACKEND_NAMES
 
 
 def chapter_title(nb: Mapping) -> str:
@@ -124,9 +125,16 @@ def run_banner(run: Mapping) -> str:
     )
 
 
+def _sweep_order(profile_backend: tuple[str, str]) -> tuple:
+    """Quick before full, then the backends in the book's order."""
+    profile, backend = profile_backend
+    known = list(BACKEND_NAMES)
+    return (profile != "quick", profile, known.index(backend) if backend in known else len(known))
+
+
 def sweep_page(results: Path) -> str:
-    """Markdown of the seed-sweep page: the committed sweep tables (``results/sweep-*.md``,
-    written by ``python -m dnnbook sweep``), or how to make one."""
+    """Markdown of the seed-sweep page: the committed sweep tables (``results/sweep-PROFILE-
+    BACKEND.md``, written by ``python -m dnnbook sweep --save``), or how to make one."""
     lines = [
         "# Claims over seeds",
         "",
@@ -135,14 +143,18 @@ def sweep_page(results: Path) -> str:
         "and tabulates every claim's status and margin at each.",
         "",
     ]
-    tables = sorted(Path(results).glob("sweep-*.md")) if results else []
+    tables = {
+        tuple(t.stem.removeprefix("sweep-").partition("-")[::2]): t
+        for t in (Path(results).glob("sweep-*.md") if results else [])
+    }
     if not tables:
         return "\n".join(lines + ["No sweep has been committed yet.", ""])
-    for table in tables:
-        body = table.read_text(encoding="utf-8").splitlines()
+    for profile, backend in sorted(tables, key=_sweep_order):
+        body = tables[profile, backend].read_text(encoding="utf-8").splitlines()
         if body and body[0].startswith("# "):
             body = body[1:]
-        lines += [f"## Profile {table.stem.removeprefix('sweep-')}", "", *body, ""]
+        name = BACKEND_NAMES.get(backend, backend)
+        lines += [f"## Profile {profile}" + (f", {name}" if name else ""), "", *body, ""]
     return "\n".join(lines) + "\n"
 
 
