@@ -16,6 +16,11 @@ Several hosts: start every host's process with ``keras.distribution.initialize(.
 docstring: the coordinator address, the number of processes and this one's id, or the
 environment variables it reads) before dnnbook trains anything; the mesh then spans the
 devices of all hosts.
+
+Virtual CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``, for trying this
+without GPUs): give XLA's CPU thread pool more threads than the cores, e.g. ``PJRT_NPROC=16``.
+With its default pool (one thread per core) programs queued over several devices can wait on
+each other forever in their collectives (``tests/test_engine_devices.py``).
 """
 
 from __future__ import annotations
