@@ -7,9 +7,9 @@ import os
 import sys
 import time
 
+from dnnbook.profiles import CHOICES as PROFILES
 from dnnbook.runtime import BACKENDS
 
-PROFILES = ("quick", "full", "auto")
 COMMANDS = ("execute", "validate", "build", "all", "data", "sweep")
 
 

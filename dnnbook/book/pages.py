@@ -125,9 +125,9 @@ def run_banner(run: Mapping) -> str:
     )
 
 
-def _sweep_order(profile_backend: tuple[str, str]) -> tuple:
+def _sweep_order(table: tuple[str, str, Path]) -> tuple:
     """Quick before full, then the backends in the book's order."""
-    profile, backend = profile_backend
+    profile, backend, _ = table
     known = list(BACKEND_NAMES)
     return (profile != "quick", profile, known.index(backend) if backend in known else len(known))
 
@@ -143,14 +143,14 @@ def sweep_page(results: Path) -> str:
         "and tabulates every claim's status and margin at each.",
         "",
     ]
-    tables = {
-        tuple(t.stem.removeprefix("sweep-").partition("-")[::2]): t
-        for t in (Path(results).glob("sweep-*.md") if results else [])
-    }
+    tables = []  # (profile, backend, path) of each results/sweep-PROFILE-BACKEND.md
+    for path in Path(results).glob("sweep-*.md") if results else []:
+        profile, _, backend = path.stem.removeprefix("sweep-").partition("-")
+        tables.append((profile, backend, path))
     if not tables:
         return "\n".join(lines + ["No sweep has been committed yet.", ""])
-    for profile, backend in sorted(tables, key=_sweep_order):
-        body = tables[profile, backend].read_text(encoding="utf-8").splitlines()
+    for profile, backend, path in sorted(tables, key=_sweep_order):
+        body = path.read_text(encoding="utf-8").splitlines()
         if body and body[0].startswith("# "):
             body = body[1:]
         name = BACKEND_NAMES.get(backend, backend)
