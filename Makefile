@@ -20,7 +20,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/_build/jax-cache
 APT_GET := $(shell command -v apt-get 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: lint book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick colab-env-background unit-pipeline checks benchmarks clean help
+.PHONY: disk-book disk-test lint book test install install-all data browser-deps unit pipeline backends browser colab-check colab-check-quick colab-env-background unit-pipeline checks benchmarks clean help
 
 help:
 	@echo "make book    PROFILE=quick|full|auto BACKEND=tensorflow|jax|torch JOBS=auto|N   build the executed book"
@@ -74,7 +74,16 @@ $(VENV)/.mathjax: $(VENV)/.base
 	npm install --prefix $(VENV)/mathjax --no-audit --no-fund --loglevel=error "$(MATHJAX_SPEC)"
 	touch $@
 
-book: install data
+# Room on the disk first (GB, from nothing installed; figures in docs/results.md): one clear
+# error before any install rather than "No space left on device" in the middle of one.
+# DISK_GB=0 skips the check.
+disk-book:
+	@$(PYTHON) tools/disk_check.py $(or $(DISK_GB),$(if $(filter tensorflow,$(BACKEND)),4,5)) "make book"
+
+disk-test:
+	@$(PYTHON) tools/disk_check.py $(or $(DISK_GB),8) "make test"
+
+book: disk-book install data
 	$(PY) -m dnnbook all --profile $(PROFILE) --backend $(BACKEND) --jobs $(JOBS)
 
 # PyTorch's unit tests on one OpenMP thread per test process: with two processes on two cores
@@ -138,7 +147,7 @@ unit-pipeline:
 checks:
 	@$(MAKE) --no-print-directory -j3 --output-sync=line browser backends colab-check-quick
 
-test: colab-env-background lint unit-pipeline checks
+test: disk-test colab-env-background lint unit-pipeline checks
 
 benchmarks: install-all data
 	$(PY) benchmarks/chapter_times.py
