@@ -910,6 +910,16 @@ def ahead(
     return experiments.paired_check(table, a, b, one_sided=one_sided, label=f"{a} − {b} {when}")
 
 
+def faster(history: pd.DataFrame, a: str, b: str, *, epoch: int = 1) -> Check:
+    """``a`` learns faster than ``b`` in epoch ``epoch``: its training loss over that epoch (the
+    mean over the epoch's batches, as Keras logs it, so the early updates count) is lower, the
+    95% CI of ``b − a``, paired by seed, above 0. Margin: that CI's lower end."""
+    frame = history[history["epoch"] == epoch]
+    table = experiments.per_seed(frame, "loss")
+    label = f"training loss over epoch {epoch}, {b} − {a}"
+    return experiments.paired_check(table, b, a, label=label)
+
+
 def not_beaten(
     history: pd.DataFrame,
     chosen: str,

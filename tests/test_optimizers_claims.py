@@ -47,6 +47,29 @@ def test_adam_ahead_of_sgd_holds_on_a_tiny_run_and_fails_with_identical_arms():
     assert optimizers.ahead(history, "Adam", "SGD", epoch=1).holds
     control = optimizers.ahead(history, "Adam", "Adam again", epoch=1)  # the same optimizer twice
     assert not control.holds and control.margin <= 0
+    fast = optimizers.faster(history, "Adam", "SGD")
+    assert fast.holds and "SGD − Adam" in fast.evidence
+    assert not optimizers.faster(history, "SGD", "Adam").holds  # the other way round
+    control = optimizers.faster(history, "Adam", "Adam again")
+    assert not control.holds and control.margin <= 0
+
+
+def test_faster_compares_the_training_loss_of_the_epoch_asked_for():
+    rows = [
+        {"config": c, "seed": s, "epoch": e, "loss": loss}
+        for s in range(3)
+        for c, e, loss in (
+            ("Adam", 1, 0.50 + 0.01 * s),
+            ("SGD", 1, 0.70 + 0.01 * s),
+            ("Adam", 2, 0.40 + 0.01 * s),
+            ("SGD", 2, 0.30 + 0.02 * s),
+        )
+    ]
+    history = pd.DataFrame(rows)
+    history["config"] = pd.Categorical(history["config"], ["Adam", "SGD"], ordered=True)
+    first = optimizers.faster(history, "Adam", "SGD")
+    assert first.holds and first.margin == pytest.approx(0.2, abs=0.02)
+    assert not optimizers.faster(history, "Adam", "SGD", epoch=2).holds
 
 
 def test_learns_fails_for_a_run_near_chance():
