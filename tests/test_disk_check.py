@@ -6,6 +6,7 @@ import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tools" / "disk_check.py"
@@ -34,16 +35,27 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_too_little_room_is_one_clear_error():
-    out = run("1e9", "make test")  # a billion gigabytes: no disk has that
-    assert out.returncode == 1
-    assert "make test needs about" in out.stderr and "GB is free" in out.stderr
-    assert "DISK_GB=0" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+def test_too_little_room_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(dc, "ROOT", tmp_path)  # nothing installed there
+    assert dc.main(["1e9", "make test"]) == 1  # a billion gigabytes: no disk has that
+    err = capsys.readouterr().err
+    assert "make test needs about" in err and "GB is free" in err and "0.0 GB of it" in err
+    assert "DISK_GB=0" in err and len(err.strip().splitlines()) == 1
+
+
+def test_what_is_installed_counts_towards_the_room(tmp_path, monkeypatch):
+    monkeypatch.setattr(dc, "ROOT", tmp_path)
+    monkeypatch.setattr(dc.shutil, "disk_usage", lambda path: SimpleNamespace(free=5e9))
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "lib").write_bytes(b"x" * 2_000_000)  # 0.002 GB installed
+    assert dc.main(["5", "make test"]) == 0
+    assert dc.main(["5.001", "make test"]) == 0
+    assert dc.main(["5.01", "make test"]) == 1
 
 
 def test_enough_room_zero_and_bad_input():
     assert run("0.000001", "make book").returncode == 0
-    assert run("0", "make book").returncode == 0
+    assert run("0", "make book").returncode == 0  # 0 skips the check
     bad = run("lots", "make book")
     assert bad.returncode == 2 and "'lots'" in bad.stderr
     assert run().returncode == 2

@@ -51,6 +51,8 @@ def main(argv: list[str]) -> int:
     if needed <= 0:
         return 0
     free = shutil.disk_usage(ROOT).free / GB
+    if free >= needed:  # room enough whatever is installed: no need to measure it
+        return 0
     present = sum(tree_bytes(ROOT / p) for p in INSTALLED) / GB
     missing = shortfall(needed, free, present)
     if missing > 0:
