@@ -906,18 +906,17 @@ def ahead(
     (:func:`dnnbook.experiments.paired_check`). Margin: that lower end."""
     frame = history if epoch is None else history[history["epoch"] == epoch]
     when = "at the last epoch" if epoch is None else f"after epoch {epoch}"
+    label = f"{a} − {b} {when}" if metric == "val_accuracy" else f"{metric}, {a} − {b} {when}"
     table = experiments.per_seed(frame, metric)
-    return experiments.paired_check(table, a, b, one_sided=one_sided, label=f"{a} − {b} {when}")
+    return experiments.paired_check(table, a, b, one_sided=one_sided, label=label)
 
 
 def faster(history: pd.DataFrame, a: str, b: str, *, epoch: int = 1) -> Check:
     """``a`` learns faster than ``b`` in epoch ``epoch``: its training loss over that epoch (the
     mean over the epoch's batches, as Keras logs it, so the early updates count) is lower, the
-    95% CI of ``b − a``, paired by seed, above 0. Margin: that CI's lower end."""
-    frame = history[history["epoch"] == epoch]
-    table = experiments.per_seed(frame, "loss")
-    label = f"training loss over epoch {epoch}, {b} − {a}"
-    return experiments.paired_check(table, b, a, label=label)
+    95% CI of ``b − a``, paired by seed, above 0 (:func:`ahead` on the loss, ``b`` first).
+    Margin: that CI's lower end."""
+    return ahead(history, b, a, epoch=epoch, metric="loss")
 
 
 def not_beaten(
