@@ -153,6 +153,7 @@ benchmarks: install-all data
 	$(PY) benchmarks/chapter_times.py
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/probe_overhead.py
+	$(PY) benchmarks/engine_parts.py
 
 clean:
 	rm -rf _build

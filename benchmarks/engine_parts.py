@@ -1,0 +1,211 @@
+"""What each optional part of the lockstep engine buys: the chapters' runs with it and without.
+
+Usage: python benchmarks/engine_parts.py [--profile quick] [--seed 42] [--parts grouping,...]
+
+Each part of :mod:`dnnbook.engine` beyond the stacked model itself lets more of the book's
+configurations train in lockstep. Without the part, those configurations would train seed
+after seed (or, for grouping, one model per configuration). Per part, this script runs the
+chapter's own configuration both ways at the profile's sizes (the chapter's seeds, epochs and
+data) and prints the two times. The parts:
+
+- ``grouping``: configurations that differ only in activations and initializers as one model
+  (``lockstep.StackedActivation``, ``stackable.signature``): chapter 1's trained pairings;
+- ``clipping``: each replica clipped by its own global norm (``replica_grads.ReplicaUpdates``):
+  chapter 1's ``global_clipnorm=1.0`` run;
+- ``plateau``: ``ReduceLROnPlateau`` once per replica (``replica_grads.ReplicaPlateau``):
+  chapter 3's performance schedule (momentum SGD at a fixed rate of 0.01 here, where the
+  chapter takes its finder's pick);
+- ``tiling``: per-feature layers before the first Dense layer (``lockstep.Tile``): chapter 1's
+  BN on the raw pixels;
+- ``penalties``: each replica's own L1/L2 penalty and max-norm constraint
+  (``StackedDense.penalties``, ``Stacked.compute_loss``): chapter 4's penalty and max-norm
+  settings on its noisy labels.
+
+Asserts nothing. KERAS_BACKEND picks the backend. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# dnnbook first: it sets the backends' options as the book runs them
+import dnnbook  # noqa: E402
+from dnnbook import data, experiments, gradients, models, optimizers  # noqa: E402
+
+# isort: split
+
+import keras  # noqa: E402
+
+Configs = dict[str, Callable[[], keras.Model]]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def gradients_setup(profile: str, seed: int, raw: bool = False):
+    cfg = dnnbook.profiles.get(profile)
+    sec = cfg.section("gradients")
+    sizes = dict(n_train=sec["n_train"], n_valid=sec["n_valid"], n_test=100, seed=seed)
+    if raw:
+        splits = gradients.float_pixels(data.load("fashion_mnist", raw=True, **sizes))
+    else:
+        splits = data.standardize(data.load("fashion_mnist", **sizes))
+    return cfg, sec, splits
+
+
+def grouping(profile: str, seed: int) -> tuple[float, float, str]:
+    cfg, sec, splits = gradients_setup(profile, seed)
+    sgd = functools.partial(keras.optimizers.SGD, learning_rate=sec["learning_rate"])
+    names = [n for n in gradients.PAIRINGS if n != "tanh + N(0, 1)"]
+    configs = gradients.pairing_configs(
+        names,
+        splits.input_shape,
+        splits.n_classes,
+        depth=sec["depth"],
+        width=sec["width"],
+        optimizer=sgd,
+    )
+    seeds = cfg.seeds(seed, sec["n_seeds"])
+
+    def together() -> None:
+        experiments.run(configs, splits, seeds, epochs=sec["epochs"])
+
+    def apart() -> None:
+        for name, make in configs.items():
+            experiments.run({name: make}, splits, seeds, epochs=sec["epochs"])
+
+    what = (
+        f"{len(configs)} configurations × {len(seeds)} seeds, one model; else one per configuration"
+    )
+    return timed(together), timed(apart), what
+
+
+def lockstep_or_not(
+    configs: Configs, splits, seeds, epochs: int, callbacks=None, batch_size: int = 32
+) -> tuple[float, float]:
+    """Seconds of ``experiments.run`` as it trains (in lockstep where it can), then seed after seed."""
+
+    def run() -> None:
+        experiments.run(
+            configs, splits, seeds, epochs=epochs, callbacks=callbacks, batch_size=batch_size
+        )
+
+    def seed_after_seed() -> None:
+        with experiments.seed_after_seed():
+            run()
+
+    return timed(run), timed(seed_after_seed)
+
+
+def clipping(profile: str, seed: int) -> tuple[float, float, str]:
+    cfg, sec, splits = gradients_setup(profile, seed)
+    net = functools.partial(
+        gradients.deep_mlp,
+        "ReLU + He",
+        splits.input_shape,
+        10,
+        depth=sec["clip_depth"],
+        width=sec["width"],
+    )
+    sgd = functools.partial(
+        keras.optimizers.SGD, learning_rate=sec["clip_learning_rate"], global_clipnorm=1.0
+    )
+    seeds = cfg.seeds(seed)
+    configs = {"SGD, global_clipnorm=1.0": gradients.compiled(net, sgd)}
+    what = f"{len(seeds)} seeds in lockstep; else seed after seed"
+    return (*lockstep_or_not(configs, splits, seeds, sec["epochs"]), what)
+
+
+def plateau(profile: str, seed: int) -> tuple[float, float, str]:
+    cfg = dnnbook.profiles.get(profile)
+    sec = cfg.section("optimizers")
+    sizes = {key: sec[key] for key in ("n_train", "n_valid", "n_test")}
+    splits = data.load("fashion_mnist", seed=seed, **sizes)
+
+    def make() -> keras.Model:
+        mlp = models.build_mlp(splits.input_shape, splits.n_classes)
+        return models.compile_classifier(mlp, optimizers.make_optimizer("momentum", 0.01))
+
+    def callbacks() -> list:
+        return [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)]
+
+    seeds = cfg.seeds(seed, sec["n_seeds"])
+    what = f"{len(seeds)} seeds in lockstep; else seed after seed"
+    times = lockstep_or_not({"performance": make}, splits, seeds, sec["epochs"], callbacks)
+    return (*times, what)
+
+
+def tiling(profile: str, seed: int) -> tuple[float, float, str]:
+    cfg, sec, splits = gradients_setup(profile, seed, raw=True)
+    sgd = functools.partial(keras.optimizers.SGD, learning_rate=sec["learning_rate"])
+    build = functools.partial(
+        models.build_mlp, splits.input_shape, 10, depth=sec["bn_depth"], input_batch_norm=True
+    )
+    seeds = cfg.seeds(seed)
+    configs = {"BN first layer (raw pixels)": gradients.compiled(build, sgd)}
+    what = f"{len(seeds)} seeds in lockstep; else seed after seed"
+    return (*lockstep_or_not(configs, splits, seeds, sec["epochs"]), what)
+
+
+def penalties(profile: str, seed: int) -> tuple[float, float, str]:
+    from dnnbook import regularization as reg
+
+    cfg = dnnbook.profiles.get(profile)
+    sec = cfg.section("regularization")
+    sizes = {key: sec[key] for key in ("n_train", "n_valid", "n_test")}
+    noisy = reg.with_label_noise(data.load("fashion_mnist", seed=seed, **sizes), sec["noise"], seed)
+    arch = dict(depth=sec["depth"], width=sec["width"], learning_rate=sec["learning_rate"])
+    configs = {
+        "l2": reg.factory(noisy, **arch, reg="l2", l2=sec["l2"]),
+        "l1": reg.factory(noisy, **arch, reg="l1", l1=sec["l1"]),
+        "l1_l2": reg.factory(noisy, **arch, reg="l1_l2", l1=sec["l1"], l2=sec["l2"]),
+    }
+    configs |= {f"max-norm {r:g}": reg.factory(noisy, **arch, max_norm=r) for r in sec["max_norms"]}
+    seeds = cfg.seeds(seed, sec["n_seeds"])
+    what = f"{len(configs)} configurations × {len(seeds)} seeds in lockstep; else seed after seed"
+    times = lockstep_or_not(configs, noisy, seeds, sec["epochs"], batch_size=sec["batch_size"])
+    return (*times, what)
+
+
+PARTS = {
+    "grouping": grouping,
+    "clipping": clipping,
+    "plateau": plateau,
+    "tiling": tiling,
+    "penalties": penalties,
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="quick", choices=("quick", "full"))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated: {', '.join(PARTS)}")
+    args = p.parse_args()
+    parts = args.parts.split(",")
+    unknown = [part for part in parts if part not in PARTS]
+    if unknown:
+        p.error(f"unknown parts {', '.join(unknown)}; parts: {', '.join(PARTS)}")
+    dnnbook.runtime.setup(args.seed, args.profile)
+    print(f"backend {keras.backend.backend()}, profile {args.profile}, base seed {args.seed}")
+    for part in parts:
+        with_part, without, what = PARTS[part](args.profile, args.seed)
+        print(
+            f"{part}: with it {with_part:.1f} s, without it {without:.1f} s "
+            f"(saves {without - with_part:.1f} s; {what})",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
