@@ -63,6 +63,15 @@ def gradients_setup(profile: str, seed: int, raw: bool = False):
     return cfg, sec, splits
 
 
+def section_data(profile: str, seed: int, section: str):
+    """A chapter's profile, its section and its data split as the chapter loads it (the
+    section's ``n_train``, ``n_valid`` and ``n_test``)."""
+    cfg = dnnbook.profiles.get(profile)
+    sec = cfg.section(section)
+    sizes = {key: sec[key] for key in ("n_train", "n_valid", "n_test")}
+    return cfg, sec, data.load("fashion_mnist", seed=seed, **sizes)
+
+
 def grouping(profile: str, seed: int) -> tuple[float, float, str]:
     cfg, sec, splits = gradients_setup(profile, seed)
     sgd = functools.partial(keras.optimizers.SGD, learning_rate=sec["learning_rate"])
@@ -92,8 +101,9 @@ def grouping(profile: str, seed: int) -> tuple[float, float, str]:
 
 def lockstep_or_not(
     configs: Configs, splits, seeds, epochs: int, callbacks=None, batch_size: int = 32
-) -> tuple[float, float]:
-    """Seconds of ``experiments.run`` as it trains (in lockstep where it can), then seed after seed."""
+) -> tuple[float, float, str]:
+    """Seconds of ``experiments.run`` as it trains (in lockstep where it can), then seed after
+    seed, and what ran."""
 
     def run() -> None:
         experiments.run(
@@ -104,7 +114,12 @@ def lockstep_or_not(
         with experiments.seed_after_seed():
             run()
 
-    return timed(run), timed(seed_after_seed)
+    runs = f"{len(configs)} configurations × " if len(configs) > 1 else ""
+    return (
+        timed(run),
+        timed(seed_after_seed),
+        f"{runs}{len(seeds)} seeds in lockstep; else seed after seed",
+    )
 
 
 def clipping(profile: str, seed: int) -> tuple[float, float, str]:
@@ -120,17 +135,12 @@ def clipping(profile: str, seed: int) -> tuple[float, float, str]:
     sgd = functools.partial(
         keras.optimizers.SGD, learning_rate=sec["clip_learning_rate"], global_clipnorm=1.0
     )
-    seeds = cfg.seeds(seed)
     configs = {"SGD, global_clipnorm=1.0": gradients.compiled(net, sgd)}
-    what = f"{len(seeds)} seeds in lockstep; else seed after seed"
-    return (*lockstep_or_not(configs, splits, seeds, sec["epochs"]), what)
+    return lockstep_or_not(configs, splits, cfg.seeds(seed), sec["epochs"])
 
 
 def plateau(profile: str, seed: int) -> tuple[float, float, str]:
-    cfg = dnnbook.profiles.get(profile)
-    sec = cfg.section("optimizers")
-    sizes = {key: sec[key] for key in ("n_train", "n_valid", "n_test")}
-    splits = data.load("fashion_mnist", seed=seed, **sizes)
+    cfg, sec, splits = section_data(profile, seed, "optimizers")
 
     def make() -> keras.Model:
         mlp = models.build_mlp(splits.input_shape, splits.n_classes)
@@ -140,9 +150,7 @@ def plateau(profile: str, seed: int) -> tuple[float, float, str]:
         return [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)]
 
     seeds = cfg.seeds(seed, sec["n_seeds"])
-    what = f"{len(seeds)} seeds in lockstep; else seed after seed"
-    times = lockstep_or_not({"performance": make}, splits, seeds, sec["epochs"], callbacks)
-    return (*times, what)
+    return lockstep_or_not({"performance": make}, splits, seeds, sec["epochs"], callbacks)
 
 
 def tiling(profile: str, seed: int) -> tuple[float, float, str]:
@@ -151,19 +159,15 @@ def tiling(profile: str, seed: int) -> tuple[float, float, str]:
     build = functools.partial(
         models.build_mlp, splits.input_shape, 10, depth=sec["bn_depth"], input_batch_norm=True
     )
-    seeds = cfg.seeds(seed)
     configs = {"BN first layer (raw pixels)": gradients.compiled(build, sgd)}
-    what = f"{len(seeds)} seeds in lockstep; else seed after seed"
-    return (*lockstep_or_not(configs, splits, seeds, sec["epochs"]), what)
+    return lockstep_or_not(configs, splits, cfg.seeds(seed), sec["epochs"])
 
 
 def penalties(profile: str, seed: int) -> tuple[float, float, str]:
     from dnnbook import regularization as reg
 
-    cfg = dnnbook.profiles.get(profile)
-    sec = cfg.section("regularization")
-    sizes = {key: sec[key] for key in ("n_train", "n_valid", "n_test")}
-    noisy = reg.with_label_noise(data.load("fashion_mnist", seed=seed, **sizes), sec["noise"], seed)
+    cfg, sec, clean = section_data(profile, seed, "regularization")
+    noisy = reg.with_label_noise(clean, sec["noise"], seed)
     arch = dict(depth=sec["depth"], width=sec["width"], learning_rate=sec["learning_rate"])
     configs = {
         "l2": reg.factory(noisy, **arch, reg="l2", l2=sec["l2"]),
@@ -172,9 +176,7 @@ def penalties(profile: str, seed: int) -> tuple[float, float, str]:
     }
     configs |= {f"max-norm {r:g}": reg.factory(noisy, **arch, max_norm=r) for r in sec["max_norms"]}
     seeds = cfg.seeds(seed, sec["n_seeds"])
-    what = f"{len(configs)} configurations × {len(seeds)} seeds in lockstep; else seed after seed"
-    times = lockstep_or_not(configs, noisy, seeds, sec["epochs"], batch_size=sec["batch_size"])
-    return (*times, what)
+    return lockstep_or_not(configs, noisy, seeds, sec["epochs"], batch_size=sec["batch_size"])
 
 
 PARTS = {
