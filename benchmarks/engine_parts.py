@@ -52,24 +52,19 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def gradients_setup(profile: str, seed: int, raw: bool = False):
-    cfg = dnnbook.profiles.get(profile)
-    sec = cfg.section("gradients")
-    sizes = dict(n_train=sec["n_train"], n_valid=sec["n_valid"], n_test=100, seed=seed)
-    if raw:
-        splits = gradients.float_pixels(data.load("fashion_mnist", raw=True, **sizes))
-    else:
-        splits = data.standardize(data.load("fashion_mnist", **sizes))
-    return cfg, sec, splits
-
-
-def section_data(profile: str, seed: int, section: str):
-    """A chapter's profile, its section and its data split as the chapter loads it (the
-    section's ``n_train``, ``n_valid`` and ``n_test``)."""
+def section_data(profile: str, seed: int, section: str, **load):
+    """A chapter's profile, its section and its data split as the chapter loads it: the
+    section's ``n_train``, ``n_valid`` and ``n_test``, unless ``load`` says otherwise."""
     cfg = dnnbook.profiles.get(profile)
     sec = cfg.section(section)
-    sizes = {key: sec[key] for key in ("n_train", "n_valid", "n_test")}
-    return cfg, sec, data.load("fashion_mnist", seed=seed, **sizes)
+    sizes = {key: sec[key] for key in ("n_train", "n_valid", "n_test") if key in sec}
+    return cfg, sec, data.load("fashion_mnist", seed=seed, **(sizes | load))
+
+
+def gradients_setup(profile: str, seed: int, raw: bool = False):
+    """Chapter 1's profile, section and data: standardized, or raw pixels as floats."""
+    cfg, sec, splits = section_data(profile, seed, "gradients", n_test=100, raw=raw)
+    return cfg, sec, gradients.float_pixels(splits) if raw else data.standardize(splits)
 
 
 def grouping(profile: str, seed: int) -> tuple[float, float, str]:
@@ -198,8 +193,7 @@ def main() -> None:
     unknown = [part for part in parts if part not in PARTS]
     if unknown:
         p.error(f"unknown parts {', '.join(unknown)}; parts: {', '.join(PARTS)}")
-    dnnbook.runtime.setup(args.seed, args.profile)
-    print(f"backend {keras.backend.backend()}, profile {args.profile}, base seed {args.seed}")
+    dnnbook.runtime.setup(args.seed, args.profile)  # prints backend, versions, profile, seed
     for part in parts:
         with_part, without, what = PARTS[part](args.profile, args.seed)
         print(
