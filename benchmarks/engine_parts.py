@@ -138,8 +138,7 @@ def plateau(profile: str, seed: int) -> tuple[float, float, str]:
     cfg, sec, splits = section_data(profile, seed, "optimizers")
 
     def make() -> keras.Model:
-        mlp = models.build_mlp(splits.input_shape, splits.n_classes)
-        return models.compile_classifier(mlp, optimizers.make_optimizer("momentum", 0.01))
+        return optimizers.mlp_with(splits, "momentum", 0.01)
 
     def callbacks() -> list:
         return [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)]

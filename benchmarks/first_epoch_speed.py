@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dnnbook  # noqa: E402
-from dnnbook import data, experiments, models, optimizers  # noqa: E402
+from dnnbook import data, experiments, optimizers  # noqa: E402
 
 NAMES = ("SGD", "Adam")
 
@@ -41,8 +41,7 @@ def one_seed(profile: str, seed: int) -> str:
     )
 
     def make(name: str, rate: float):
-        mlp = models.build_mlp(splits.input_shape, splits.n_classes)
-        return models.compile_classifier(mlp, optimizers.make_optimizer(name, rate))
+        return optimizers.mlp_with(splits, name, rate)
 
     finder_seeds = cfg.seeds(seed, sec["finder_seeds"])
     _, chosen = optimizers.find_rates(

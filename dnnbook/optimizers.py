@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from dnnbook import experiments
+from dnnbook import experiments, models
 from dnnbook.claims import Check
 from dnnbook.data import Splits
 from dnnbook.engine.backend import sync
@@ -51,6 +51,13 @@ def make_optimizer(name: str, learning_rate: Any) -> keras.optimizers.Optimizer:
     if name not in makers:
         raise KeyError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZER_NAMES)}")
     return makers[name](learning_rate)
+
+
+def mlp_with(splits: Splits, name: str, learning_rate: Any) -> keras.Model:
+    """The baseline MLP for ``splits`` (:func:`dnnbook.models.build_mlp`'s defaults), compiled
+    with optimizer ``name`` at ``learning_rate`` (:func:`make_optimizer`)."""
+    mlp = models.build_mlp(splits.input_shape, splits.n_classes)
+    return models.compile_classifier(mlp, make_optimizer(name, learning_rate))
 
 
 def set_rate(model: keras.Model, rate: float) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dnnbook import experiments, optimizers
+from dnnbook.data import Splits
 
 
 def _tiny_model(learning_rate=0.01) -> keras.Model:
@@ -28,6 +29,19 @@ def _data(n=64):
 
 def _rate(schedule, step):
     return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
+def test_mlp_with_compiles_the_baseline_mlp_with_the_named_optimizer():
+    x = np.zeros((4, 6), "float32")
+    y = np.zeros(4, "int64")
+    splits = Splits(x, y, x, y, x, y, ("a", "b"))
+    model = optimizers.mlp_with(splits, "Nesterov", 0.03)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [100, 100, 100, 2]
+    assert isinstance(model.optimizer, keras.optimizers.SGD) and model.optimizer.nesterov
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.03)
+    with pytest.raises(KeyError, match="unknown optimizer 'Adamax'"):
+        optimizers.mlp_with(splits, "Adamax", 0.01)
 
 
 def test_schedule_helpers_give_documented_rates():
