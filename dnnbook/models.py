@@ -101,17 +101,6 @@ def compile_classifier(model: keras.Model, optimizer: Any = "sgd", **kwargs: Any
     return model
 
 
-def fresh_optimizer(
-    optimizer: keras.optimizers.Optimizer, learning_rate: float | None = None
-) -> keras.optimizers.Optimizer:
-    """A new optimizer with ``optimizer``'s settings (but ``learning_rate``, if given) and no
-    state; a learning-rate schedule is rebuilt from its config."""
-    config = optimizer.get_config()
-    if learning_rate is not None:
-        config["learning_rate"] = learning_rate
-    return optimizer.__class__.from_config(config)
-
-
 def baseline(
     input_shape: Sequence[int], n_classes: int, learning_rate: float = 0.01, **compile_kwargs: Any
 ) -> keras.Model:
