@@ -54,8 +54,9 @@ def make_optimizer(name: str, learning_rate: Any) -> keras.optimizers.Optimizer:
 
 
 def mlp_with(splits: Splits, name: str, learning_rate: Any) -> keras.Model:
-    """The baseline MLP for ``splits`` (:func:`dnnbook.models.build_mlp`'s defaults), compiled
-    with optimizer ``name`` at ``learning_rate`` (:func:`make_optimizer`)."""
+    """The baseline's architecture for ``splits`` (:func:`dnnbook.models.build_mlp`'s defaults,
+    as in :func:`dnnbook.models.baseline`), compiled with optimizer ``name`` at
+    ``learning_rate`` (:func:`make_optimizer`) instead of the baseline's plain SGD."""
     mlp = models.build_mlp(splits.input_shape, splits.n_classes)
     return models.compile_classifier(mlp, make_optimizer(name, learning_rate))
 
