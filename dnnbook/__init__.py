@@ -73,6 +73,14 @@ _SUBMODULES = {
 
 
 def __getattr__(name: str):
-    if name in _SUBMODULES:
+    if name in _SUBMODULES or (not name.startswith("_") and _is_submodule(name)):
         return importlib.import_module(f"dnnbook.{name}")
     raise AttributeError(f"module 'dnnbook' has no attribute {name!r}")
+
+
+def _is_submodule(name: str) -> bool:
+    """Whether ``dnnbook/NAME.py`` (or a package) exists, so that a new small module is
+    reachable as ``dnnbook.NAME`` without being listed above."""
+    import importlib.util
+
+    return importlib.util.find_spec(f"dnnbook.{name}") is not None

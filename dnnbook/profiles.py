@@ -243,6 +243,36 @@ def resolve(name: str) -> str:
     return "full" if gpu_names() else "quick"
 
 
+def _flat(section: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if isinstance(value, Mapping):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def sizes(chapter: str, current: str | None = None) -> "Any":
+    """A table of one chapter's settings under both profiles (a row per setting, nested ones
+    as ``group.key``), the column ``current`` (a profile name) marked "(this run)", so that
+    a chapter shows near its top what it runs with."""
+    import pandas as pd
+
+    if chapter not in _CHAPTER_SECTIONS:
+        raise KeyError(
+            f"no sizes for chapter section {chapter!r}; sections: "
+            f"{', '.join(sorted(_CHAPTER_SECTIONS))}"
+        )
+    columns = {
+        name + (" (this run)" if name == current else ""): _flat(_CHAPTER_SECTIONS[chapter][name])
+        for name in _SIZES
+    }
+    table = pd.DataFrame(columns).astype(object)
+    table.index.name = "setting"
+    return table.where(table.notna(), "")
+
+
 def get(name: str) -> Profile:
     """The :class:`Profile` called ``name`` (``quick``, ``full`` or ``auto``)."""
     return _PROFILES[resolve(name)]

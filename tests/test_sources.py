@@ -84,3 +84,87 @@ def test_gpu_script_parses_and_names_a_missing_bundle(tmp_path):
         env={"PATH": "/usr/bin:/bin", "BUNDLE": str(tmp_path / "none")},
     )
     assert r.returncode == 2 and "gpu_full.sh --prepare" in r.stderr and "none/wheels" in r.stderr
+
+
+# names a chapter may write as `name.attr` without importing them in its code
+_EXTERNAL = {
+    "keras",
+    "np",
+    "numpy",
+    "pd",
+    "pandas",
+    "tf",
+    "jax",
+    "torch",
+    "plt",
+    "matplotlib",
+    "scipy",
+    "sklearn",
+    "math",
+    "ops",
+    "layers",
+    "os",
+    "sys",
+    "e",
+    "i",
+    "x",
+}
+
+
+def _bound_names(code: str) -> set[str]:
+    """Names the chapter's code binds: imports, assignments, defs, classes, loop targets."""
+    import ast
+
+    names: set[str] = set()
+    for cell_code in code.split("\n#%%\n"):
+        try:
+            tree = ast.parse(cell_code)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+                names |= {a.arg for a in node.args.args} if hasattr(node, "args") else set()
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+    return names
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_prose_names_only_modules_and_functions_that_exist(chapter):
+    """A chapter's prose that names `dnnbook.module`, `module.function` of dnnbook or any
+    other `name.attr` must name something that exists: a module it imports, or a name its
+    code binds (no `transfer.upscale_input` for a module that is not there)."""
+    import importlib
+
+    cells = _nb(chapter)["cells"]
+    code = "\n#%%\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    bound = _bound_names(code)
+    wrong = []
+    for ref in re.findall(r"`([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)", prose):
+        head, *rest = ref.split(".")
+        if head == "dnnbook":
+            head, rest = rest[0], rest[1:]
+        elif head in _EXTERNAL or (head in bound and not _is_dnnbook_module(head)):
+            continue  # another library, or a variable of the chapter (e.g. `model.fit`)
+        if not _is_dnnbook_module(head):
+            wrong.append(ref)
+            continue
+        obj = importlib.import_module(f"dnnbook.{head}")
+        for attr in rest:
+            if not hasattr(obj, attr):
+                wrong.append(ref)
+                break
+            obj = getattr(obj, attr)
+    assert not wrong, f"{chapter.name} names what does not exist: {', '.join(sorted(set(wrong)))}"
+
+
+def _is_dnnbook_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"dnnbook.{name}") is not None

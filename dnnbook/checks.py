@@ -1,0 +1,247 @@
+"""The book's one vocabulary of checks: each function tests one kind of condition on per-seed
+measurements and returns a :class:`~dnnbook.claims.Check`, which a chapter shows with
+``.claim(statement, figure=...)``::
+
+    acc = experiments.per_seed(history, "val_accuracy")      # seeds × configs
+    checks.paired(acc["Adam"], acc["SGD"], above=0.01).claim(
+        "Adam ends more than 1 point above SGD ...", figure="learning curves")
+
+The threshold is written at the call, next to the sentence it decides. Every check's
+``margin`` is in the claim's own units and positive when the claim holds: how far the
+deciding bound lies inside its threshold.
+
+- :func:`paired`: the mean of ``a − b``, paired by seed, lies above ``above`` (a 95% CI, or
+  a one-sided 95% lower bound) — "A beats B by more than ...".
+- :func:`below`: the same, upper bound under ``below`` — "A costs less than ... more than B".
+- :func:`equivalent`: the 90% CI of ``a − b`` lies inside ``±margin`` (TOST) — "A is no
+  worse and no better than B by more than ...".
+- :func:`mean_above`, :func:`mean_below`: one sample's mean against a fixed value.
+- :func:`every`: every seed's value lies inside ``[low, high]``.
+- :func:`share`: at least (or at most) a share of the seeds satisfies a condition.
+- :func:`all_of`: several checks that must all hold (evidence joined, smallest margin).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from dnnbook.claims import Check
+from dnnbook.stats import mean_ci, paired_diff
+
+__all__ = [
+    "Check",
+    "paired",
+    "below",
+    "equivalent",
+    "mean_above",
+    "mean_below",
+    "every",
+    "share",
+    "all_of",
+    "values",
+]
+
+
+def values(x: Any) -> np.ndarray:
+    """``x`` (a list, array or pandas Series, in seed order) as a 1-D float array."""
+    v = np.asarray(getattr(x, "to_numpy", lambda: x)(), dtype=float).ravel()
+    if v.size == 0:
+        raise ValueError("a check needs at least one value")
+    return v
+
+
+def _num(x: float, digits: int, sign: bool = True) -> str:
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    a, b = values(a), values(b)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values differ in length: {a.size} vs {b.size}")
+    return a, b
+
+
+def paired(
+    a: Any,
+    b: Any,
+    *,
+    above: float = 0.0,
+    one_sided: bool = False,
+    label: str = "difference",
+    digits: int = 4,
+) -> Check:
+    """Whether the mean of ``a − b`` (paired by seed) lies above ``above``: the lower end of
+    its 95% CI does, or with ``one_sided`` its one-sided 95% lower bound (the 90% CI's lower
+    end), for a claim about one direction only. Margin: that lower end minus ``above``."""
+    a, b = _pair(a, b)
+    d = paired_diff(a, b, level=0.9 if one_sided else 0.95)
+    bound = (
+        f"one-sided 95% lower bound {_num(d.low, digits)}"
+        if one_sided
+        else f"95% CI [{_num(d.low, digits)}, {_num(d.high, digits)}]"
+    )
+    return Check(
+        bool(d.low > above),
+        f"{label} {_num(d.mean, digits)} ± {d.std:.{digits}f}, {bound}, n={d.n}; "
+        f"threshold {above:+g}",
+        float(d.low - above),
+    )
+
+
+def below(
+    a: Any,
+    b: Any,
+    *,
+    under: float = 0.0,
+    one_sided: bool = True,
+    label: str = "difference",
+    digits: int = 4,
+) -> Check:
+    """Whether the mean of ``a − b`` (paired by seed) lies below ``under``: its one-sided 95%
+    upper bound does (or, with ``one_sided=False``, the upper end of its 95% CI). Margin:
+    ``under`` minus that upper end."""
+    a, b = _pair(a, b)
+    d = paired_diff(a, b, level=0.9 if one_sided else 0.95)
+    bound = (
+        f"one-sided 95% upper bound {_num(d.high, digits)}"
+        if one_sided
+        else f"95% CI [{_num(d.low, digits)}, {_num(d.high, digits)}]"
+    )
+    return Check(
+        bool(d.high < under),
+        f"{label} {_num(d.mean, digits)} ± {d.std:.{digits}f}, {bound}, n={d.n}; "
+        f"threshold {under:+g}",
+        float(under - d.high),
+    )
+
+
+def equivalent(
+    a: Any, b: Any, *, margin: float, label: str = "difference", digits: int = 4
+) -> Check:
+    """Equivalence within ``±margin`` (paired TOST at the 5% level): the 90% CI of the mean
+    of ``a − b`` lies strictly inside ``(−margin, margin)``. Use it for "A does not differ
+    from B by more than ...": a 95% CI that merely contains 0 says nothing. Margin: how far
+    the CI's farther end lies inside ``±margin``."""
+    if margin <= 0:
+        raise ValueError(f"the equivalence margin must be positive, got {margin}")
+    a, b = _pair(a, b)
+    d = paired_diff(a, b, level=0.9)
+    slack = margin - max(abs(d.low), abs(d.high))
+    return Check(
+        bool(-margin < d.low and d.high < margin),
+        f"{label} {_num(d.mean, digits)} ± {d.std:.{digits}f}, 90% CI "
+        f"[{_num(d.low, digits)}, {_num(d.high, digits)}], n={d.n}; "
+        f"equivalence margin ±{margin:g} (TOST)",
+        float(slack),
+    )
+
+
+def mean_above(
+    x: Any, threshold: float, *, one_sided: bool = False, label: str = "mean", digits: int = 4
+) -> Check:
+    """Whether the mean of ``x`` lies above ``threshold``: the lower end of its 95% CI (or
+    its one-sided 95% lower bound) does. Margin: that lower end minus ``threshold``."""
+    ci = mean_ci(values(x), 0.9 if one_sided else 0.95)
+    bound = (
+        f"one-sided 95% lower bound {ci.low:.{digits}f}"
+        if one_sided
+        else f"95% CI [{ci.low:.{digits}f}, {ci.high:.{digits}f}]"
+    )
+    return Check(
+        bool(ci.low > threshold),
+        f"{label} {ci.mean:.{digits}f} ± {ci.std:.{digits}f}, {bound}, n={ci.n}; "
+        f"threshold {threshold:g}",
+        float(ci.low - threshold),
+    )
+
+
+def mean_below(
+    x: Any, threshold: float, *, one_sided: bool = False, label: str = "mean", digits: int = 4
+) -> Check:
+    """Whether the mean of ``x`` lies below ``threshold``: the upper end of its 95% CI (or
+    its one-sided 95% upper bound) does. Margin: ``threshold`` minus that upper end."""
+    ci = mean_ci(values(x), 0.9 if one_sided else 0.95)
+    bound = (
+        f"one-sided 95% upper bound {ci.high:.{digits}f}"
+        if one_sided
+        else f"95% CI [{ci.low:.{digits}f}, {ci.high:.{digits}f}]"
+    )
+    return Check(
+        bool(ci.high < threshold),
+        f"{label} {ci.mean:.{digits}f} ± {ci.std:.{digits}f}, {bound}, n={ci.n}; "
+        f"threshold {threshold:g}",
+        float(threshold - ci.high),
+    )
+
+
+def every(
+    x: Any,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    label: str = "value",
+    digits: int = 4,
+) -> Check:
+    """Whether every value of ``x`` (one per seed, or per layer) lies strictly inside
+    ``(low, high)``. NaN never does. Margin: the smallest distance of a value to a bound
+    (negative for the worst value outside)."""
+    if not (low < high):
+        raise ValueError(f"every needs low < high, got [{low}, {high}]")
+    v = values(x)
+    finite = v[~np.isnan(v)]
+    gaps = np.minimum(finite - low, high - finite) if finite.size else np.array([-math.inf])
+    margin = float(gaps.min()) if finite.size == v.size else -math.inf
+    where = " and ".join(
+        s
+        for s in (
+            f"> {low:g}" if math.isfinite(low) else "",
+            f"< {high:g}" if math.isfinite(high) else "",
+        )
+        if s
+    )
+    lo, hi = (float(np.nanmin(v)), float(np.nanmax(v))) if finite.size else (math.nan,) * 2
+    nans = f", {v.size - finite.size} NaN" if finite.size < v.size else ""
+    return Check(
+        bool(finite.size == v.size and margin > 0),
+        f"{label} from {lo:.{digits}g} to {hi:.{digits}g} over {v.size}{nans}; "
+        f"each must be {where or 'finite'}",
+        margin,
+    )
+
+
+def share(
+    hits: Sequence[bool] | np.ndarray,
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    label: str = "runs",
+) -> Check:
+    """Whether the share of true values in ``hits`` (one per seed) is at least ``at_least``
+    or at most ``at_most`` (give one). Margin: how far the share lies past its bound."""
+    if (at_least is None) == (at_most is None):
+        raise ValueError("share needs exactly one of at_least and at_most")
+    h = np.asarray(hits, dtype=bool).ravel()
+    if h.size == 0:
+        raise ValueError("a check needs at least one value")
+    p = float(h.mean())
+    if at_least is not None:
+        holds, margin, rule = p >= at_least, p - at_least, f"at least {at_least:.0%}"
+    else:
+        holds, margin, rule = p <= at_most, at_most - p, f"at most {at_most:.0%}"
+    return Check(bool(holds), f"{label}: {int(h.sum())} of {h.size} ({p:.0%}); {rule}", margin)
+
+
+def all_of(*checks: Check) -> Check:
+    """Several conditions of one claim: it holds when each does (``None`` if any found
+    nothing to check); the evidence joined with "; ", the smallest margin."""
+    if not checks:
+        raise ValueError("all_of needs at least one check")
+    if any(c.holds is None for c in checks):
+        holds = None
+    else:
+        holds = all(bool(c.holds) for c in checks)
+    margins = [c.margin for c in checks if c.margin is not None]
+    return Check(holds, "; ".join(c.evidence for c in checks), min(margins) if margins else None)
