@@ -16,7 +16,8 @@ deciding bound lies inside its threshold.
 - :func:`equivalent`: the 90% CI of ``a − b`` lies inside ``±margin`` (TOST) — "A is no
   worse and no better than B by more than ...".
 - :func:`mean_above`, :func:`mean_below`: one sample's mean against a fixed value.
-- :func:`every`: every seed's value lies inside ``[low, high]``.
+- :func:`every`: every seed's value lies inside ``(low, high)``.
+- :func:`close`: every ``|a − b|`` is at most ``atol`` (0: exactly equal), for exact claims.
 - :func:`share`: at least (or at most) a share of the seeds satisfies a condition.
 - :func:`all_of`: several checks that must all hold (evidence joined, smallest margin).
 """
@@ -39,6 +40,7 @@ __all__ = [
     "mean_above",
     "mean_below",
     "every",
+    "close",
     "share",
     "all_of",
     "values",
@@ -209,6 +211,25 @@ def every(
         f"{label} from {lo:.{digits}g} to {hi:.{digits}g} over {v.size}{nans}; "
         f"each must be {where or 'finite'}",
         margin,
+    )
+
+
+def close(a: Any, b: Any, *, atol: float = 0.0, label: str = "largest difference") -> Check:
+    """Whether every ``|a − b|`` (arrays of one shape, compared element by element) is at most
+    ``atol``: ``atol=0`` for "exactly equal", a float rounding for a formula checked against
+    what Keras computed. Margin: ``atol`` minus the largest difference."""
+    if atol < 0:
+        raise ValueError(f"atol must be >= 0, got {atol}")
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"close needs arrays of one shape, got {a.shape} and {b.shape}")
+    gap = float(np.max(np.abs(a - b))) if a.size else 0.0
+    if np.isnan(gap):
+        gap = math.inf
+    return Check(
+        bool(gap <= atol),
+        f"{label} {gap:.3g} over {a.size} numbers; at most {atol:g} allowed",
+        float(atol - gap),
     )
 
 

@@ -80,3 +80,13 @@ def test_sizes_table_shows_both_profiles_and_marks_this_run():
     assert any("." in key for key in table.index)  # nested groups flattened
     with pytest.raises(KeyError, match="sections"):
         profiles.sizes("nope")
+
+
+def test_close_exact_and_with_tolerance():
+    assert checks.close([1.0, 2.0], [1.0, 2.0]).holds
+    assert checks.close([1.0, 2.0], [1.0, 2.0]).margin == 0.0
+    assert not checks.close([1.0, 2.0], [1.0, 2.0 + 1e-9]).holds
+    assert checks.close([1.0], [1.0 + 1e-9], atol=1e-6).holds
+    assert not checks.close([float("nan")], [1.0], atol=1.0).holds
+    with pytest.raises(ValueError, match="one shape"):
+        checks.close([1.0], [1.0, 2.0])
