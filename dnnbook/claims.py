@@ -79,12 +79,24 @@ class Check:
         return claim(statement, self.holds, self.evidence, margin=self.margin, figure=figure)
 
 
+def anchor(statement: str) -> str:
+    """A stable HTML id for a claim: ``claim-`` with its first words and a short hash of the
+    whole statement (the defaults page and "The article, checked" link to it)."""
+    import hashlib
+    import re
+
+    words = re.sub(r"[^a-z0-9]+", "-", statement.lower()).strip("-").split("-")[:6]
+    digest = hashlib.sha1(statement.encode("utf-8")).hexdigest()[:6]
+    return "claim-" + "-".join(w for w in words if w) + "-" + digest
+
+
 def record(statement: str, check: Check, figure: str | None = None) -> dict:
     """The claim ``statement`` decided by ``check`` as a dict (:class:`Record`): statement,
-    status (✓, ✗ or n/a), evidence, margin, figure."""
+    status (✓, ✗ or n/a), evidence, margin, figure and its HTML ``id``."""
     margin = None if check.margin is None else float(check.margin)
     return Record(
         {
+            "id": anchor(statement),
             "statement": statement,
             "status": _status(check.holds),
             "evidence": check.evidence,
@@ -110,7 +122,7 @@ def to_html(rec: dict) -> str:
         else ""
     )
     return (
-        f"<div class='dnnbook-claim dnnbook-claim-{kind}'>"
+        f"<div class='dnnbook-claim dnnbook-claim-{kind}' id='{anchor(rec['statement'])}'>"
         f"<div class='dnnbook-claim-status'>{label[rec['status']]}</div>"
         f"<div class='dnnbook-claim-statement'>{html.escape(rec['statement'])}</div>"
         f"<div class='dnnbook-claim-evidence'>{html.escape(rec['evidence'])}{where}</div></div>"

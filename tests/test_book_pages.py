@@ -195,3 +195,51 @@ def test_the_build_serves_its_own_mathjax_or_says_how_to_get_one(tmp_path, monke
         pipeline._stage_mathjax(site)
     monkeypatch.setenv("DNNBOOK_MATHJAX", "cdn")  # an explicit choice to need the internet
     assert pipeline._stage_mathjax(site) is None
+
+
+def test_article_page_links_claims_gives_verdicts_and_fails_without_them(tmp_path):
+    from dnnbook.book import article
+
+    rows = (
+        article.Assertion("X is good", "01", "holds", "X helped", ("X helps",)),
+        article.Assertion("Y is a synonym", "02", "not measured here", "a matter of words"),
+        article.Assertion("Z always works", "01", "does not hold", "Z failed", ("Z fails",)),
+    )
+    claims = {
+        "01_topic": [
+            {"holds": True, "statement": "X helps by 2 points", "evidence": "CI [1, 3]"},
+            {"holds": True, "statement": "Z fails at depth", "evidence": "0 of 5"},
+        ]
+    }
+    (tmp_path / "sweep-quick-tensorflow.csv").write_text(
+        "chapter,claim,status seed 1,margin seed 1,status seed 2,margin seed 2\n"
+        "01_topic,X helps by 2 points,✓,0.5,✓,0.25\n"
+    )
+    page = article.page(claims, tmp_path, rows)
+    assert "Of 3 assertions: 1 holds, 1 does not hold, 1 not measured here." in page
+    assert 'href="chapters/01_topic.html#claim-x-helps-by-2-points-' in page
+    assert "quick, tensorflow: 2/2 seeds, smallest margin +0.25" in page
+    assert "not in a committed sweep yet" in page  # Z was never swept
+    assert "(chapter 02 not built)" not in page  # a row citing no claim needs no chapter
+    with pytest.raises(defaults.MissingEvidence, match="assertion 1"):
+        article.page({"01_topic": claims["01_topic"][1:]}, tmp_path, rows)
+    with pytest.raises(ValueError, match="needs a claim"):
+        article.Assertion("W", "01", "holds", "w")
+    with pytest.raises(ValueError, match="unknown verdict"):
+        article.Assertion("W", "01", "maybe", "w", ("w",))
+
+
+def test_every_article_assertion_cites_a_claim_its_chapter_source_states():
+    """Caught before any execution: the article page's claim phrases are in the chapters."""
+    from pathlib import Path
+
+    from dnnbook.book import article_rows
+
+    chapters = Path(__file__).resolve().parent.parent / "chapters"
+    for a in article_rows.ASSERTIONS:
+        (path,) = chapters.glob(f"{a.chapter}_*.ipynb")
+        code = "".join(
+            c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+        )
+        for phrase in a.claims:
+            assert phrase in code, f"{a.says!r}: {path.name} states no claim with {phrase!r}"

@@ -94,7 +94,15 @@ def test_a_claims_record_is_not_echoed_as_a_cells_value():
     from IPython.core.interactiveshell import InteractiveShell
 
     rec = claims.record("s", claims.Check(True, "e", 0.5))
-    assert rec == {"statement": "s", "status": "✓", "evidence": "e", "margin": 0.5, "figure": ""}
+    assert rec == {
+        "id": claims.anchor("s"),
+        "statement": "s",
+        "status": "✓",
+        "evidence": "e",
+        "margin": 0.5,
+        "figure": "",
+    }
+    assert rec["id"].startswith("claim-s-")
     shell = InteractiveShell.instance()
     assert shell.display_formatter.format(rec) == ({}, {})
     assert shell.display_formatter.format(dict(rec))[0]  # a plain dict would be echoed

@@ -161,13 +161,15 @@ def sweep_page(results: Path) -> str:
 def write_pages(
     site: Path, paths: list[Path], status: Mapping[str, Mapping], results: Path | None = None
 ) -> None:
-    """Write ``claims.md``, ``defaults.md``, ``status.md`` and ``sweep.md`` into the staged book
+    """Write ``claims.md``, ``defaults.md``, ``article.md``, ``status.md`` and ``sweep.md`` into the staged book
     folder; ``results`` holds the committed sweep tables."""
-    from dnnbook.book import defaults
+    from dnnbook.book import article, defaults
 
     (site / "claims.md").write_text(claims_page(paths), encoding="utf-8")
     (site / "sweep.md").write_text(sweep_page(results), encoding="utf-8")
-    defaults.write(site, {p.stem: claims_in(p) for p in paths})
+    by_chapter = {p.stem: claims_in(p) for p in paths}
+    defaults.write(site, by_chapter, results)
+    article.write(site, by_chapter, results)
     names = {p.stem for p in paths}
     (site / "status.md").write_text(
         status_page({k: v for k, v in status.items() if k in names}), encoding="utf-8"
