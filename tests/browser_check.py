@@ -67,10 +67,18 @@ def is_local(url: str) -> bool:
     )
 
 
-def open_page(browser, url: str, *, offline: bool = False, blocked: list[str] | None = None):
-    """Load ``url`` in a new page; return the page and the console errors it logged.
-    ``offline`` aborts every request that would leave the machine (and records it in ``blocked``)."""
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+def open_page(
+    browser,
+    url: str,
+    *,
+    offline: bool = False,
+    blocked: list[str] | None = None,
+    width: int = 1200,
+):
+    """Load ``url`` in a new page ``width`` pixels wide; return the page and the console errors
+    it logged. ``offline`` aborts every request that would leave the machine (and records it in
+    ``blocked``)."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
     if offline:
 
         def route(r):
@@ -156,3 +164,20 @@ def page_problems(page, console_errors: list[str], claim_statements: list[str] =
         if loc.count() == 0 or not loc.first.is_visible():
             problems.append(f"claim not visible: {statement[:60]}...")
     return problems
+
+
+# every code block of a page, hidden ones (hide-input, in a closed <details>) opened first
+CLIPPED_CODE = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  return Array.from(document.querySelectorAll('div.cell_input pre, div.highlight pre'))
+    .filter(p => p.clientWidth > 0 && p.scrollWidth > p.clientWidth + 1)
+    .map(p => `${p.scrollWidth - p.clientWidth} px past the edge: `
+              + p.innerText.split('\\n').reduce((a, b) => b.length > a.length ? b : a, '')
+                  .slice(0, 90));
+}"""
+
+
+def clipped_code(page) -> list[str]:
+    """The code blocks of a loaded page whose text runs past their box (a reader would have to
+    scroll sideways), each with its longest line."""
+    return page.evaluate(CLIPPED_CODE)

@@ -10,6 +10,7 @@ from dnnbook.book import pages, pipeline
 from tests.browser_check import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    clipped_code,
     math_problems,
     open_page,
     page_problems,
@@ -68,7 +69,7 @@ def test_chapter_page_as_a_reader_sees_it(browser, site, chapter):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", ["index", "claims", "sweep", "defaults", "status"])
+@pytest.mark.parametrize("name", ["index", "claims", "sweep", "defaults", "article", "status"])
 def test_front_pages_load_cleanly(browser, site, name):
     page, errors = open_page(browser, f"{site}/{name}.html")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -195,3 +196,46 @@ def test_the_checks_catch_a_broken_image_an_error_output_and_a_missing_claim(bro
     assert "something broke" in text
     assert "claim not visible" in text
     assert good == []
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_no_code_block_is_clipped_in_a_1280_px_window(browser, site, chapter):
+    """Every code cell, the hidden ones opened, fits its box at 1,280 px: no reader scrolls."""
+    page, _ = open_page(browser, f"{site}/chapters/{chapter.name}.html", width=1280)
+    clipped = clipped_code(page)
+    page.close()
+    assert not clipped, f"{chapter.name}: " + "; ".join(clipped)
+
+
+@pytest.mark.parametrize("name", ["defaults", "article"])
+def test_cited_claims_link_to_their_boxes(browser, site, name):
+    """Each row of the defaults page and of "The article, checked" links to a claim box that
+    is on its chapter page."""
+    page, _ = open_page(browser, f"{site}/{name}.html")
+    links = page.eval_on_selector_all("a[href*='#claim-']", "as => as.map(a => a.href)")
+    page.close()
+    assert links, f"{name} links to no claim"
+    by_page: dict[str, set[str]] = {}
+    for href in links:
+        target, _, anchor = href.partition("#")
+        by_page.setdefault(target, set()).add(anchor)
+    missing = []
+    for target, anchors in by_page.items():
+        page, _ = open_page(browser, target)
+        ids = set(page.eval_on_selector_all("[id^='claim-']", "es => es.map(e => e.id)"))
+        page.close()
+        missing += [f"{target}#{a}" for a in sorted(anchors - ids)]
+    assert not missing, f"{name} links to claims that are not there: {missing}"
+
+
+def test_the_clipping_check_catches_a_long_line(browser, tmp_path):
+    long = "x = " + "1 + " * 80 + "1"
+    (tmp_path / "wide.html").write_text(
+        f"<html><body style='width:600px'><div class='highlight'><pre style='overflow:auto'>"
+        f"{long}</pre></div><div class='highlight'><pre>short</pre></div></body></html>"
+    )
+    with serve(tmp_path) as url:
+        page, _ = open_page(browser, f"{url}/wide.html", width=1280)
+        clipped = clipped_code(page)
+        page.close()
+    assert len(clipped) == 1 and "px past the edge: x = 1 + 1" in clipped[0]
