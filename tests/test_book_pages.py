@@ -243,3 +243,14 @@ def test_every_article_assertion_cites_a_claim_its_chapter_source_states():
         )
         for phrase in a.claims:
             assert phrase in code, f"{a.says!r}: {path.name} states no claim with {phrase!r}"
+
+
+def test_sweep_page_leaves_out_rows_of_claims_no_longer_printed(tmp_path):
+    (tmp_path / "sweep-quick-jax.md").write_text(
+        "# Seed sweep\n\n| chapter | claim | seed 1 |\n|---|---|---|\n"
+        "| 01_x | kept \\| with a pipe | ✓ +0.1 |\n| 01_x | restated since | ✓ +0.2 |\n"
+    )
+    page = pages.sweep_page(tmp_path, {"kept | with a pipe", "another"})
+    assert "kept \\| with a pipe" in page and "restated since" not in page
+    assert "1 rows of this table are left out" in page
+    assert "restated since" in pages.sweep_page(tmp_path)  # no statements given: all rows

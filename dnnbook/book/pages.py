@@ -132,9 +132,35 @@ def _sweep_order(table: tuple[str, str, Path]) -> tuple:
     return (profile != "quick", profile, known.index(backend) if backend in known else len(known))
 
 
-def sweep_page(results: Path) -> str:
+def _table_claim(line: str) -> str | None:
+    """The claim statement of one row of a sweep table (``| chapter | claim | ...``), or None
+    for any other line."""
+    if not line.startswith("| ") or line.startswith(("| chapter ", "|---")):
+        return None
+    cells = [c.strip() for c in line.replace("\\|", "\x00").split("|")[1:-1]]
+    return cells[1].replace("\x00", "|") if len(cells) > 1 else None
+
+
+def current_rows(body: list[str], statements: set[str] | None) -> tuple[list[str], int]:
+    """The lines of a sweep table without the rows of claims that this build no longer prints
+    (a claim restated or removed since the sweep), and how many rows were left out."""
+    if statements is None:
+        return body, 0
+    kept, dropped = [], 0
+    for line in body:
+        claim = _table_claim(line)
+        if claim is not None and claim not in statements:
+            dropped += 1
+            continue
+        kept.append(line)
+    return kept, dropped
+
+
+def sweep_page(results: Path, statements: set[str] | None = None) -> str:
     """Markdown of the seed-sweep page: the committed sweep tables (``results/sweep-PROFILE-
-    BACKEND.md``, written by ``python -m dnnbook sweep --save``), or how to make one."""
+    BACKEND.md``, written by ``python -m dnnbook sweep --save``), or how to make one. With
+    ``statements`` (the claims this build printed) a table shows only the rows of those claims
+    and says how many rows of earlier claims it leaves out."""
     lines = [
         "# Claims over seeds",
         "",
@@ -153,8 +179,16 @@ def sweep_page(results: Path) -> str:
         body = path.read_text(encoding="utf-8").splitlines()
         if body and body[0].startswith("# "):
             body = body[1:]
+        body, dropped = current_rows(body, statements)
         name = BACKEND_NAMES.get(backend, backend)
         lines += [f"## Profile {profile}" + (f", {name}" if name else ""), "", *body, ""]
+        if dropped:
+            lines += [
+                f"{dropped} rows of this table are left out: their claims were restated or "
+                "removed after this sweep, and the current claims have not been swept with "
+                "this profile and backend yet.",
+                "",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -166,8 +200,9 @@ def write_pages(
     from dnnbook.book import article, defaults
 
     (site / "claims.md").write_text(claims_page(paths), encoding="utf-8")
-    (site / "sweep.md").write_text(sweep_page(results), encoding="utf-8")
     by_chapter = {p.stem: claims_in(p) for p in paths}
+    printed = {c["statement"] for found in by_chapter.values() for c in found}
+    (site / "sweep.md").write_text(sweep_page(results, printed), encoding="utf-8")
     defaults.write(site, by_chapter, results)
     article.write(site, by_chapter, results)
     names = {p.stem for p in paths}
