@@ -27,6 +27,7 @@ Asserts nothing. KERAS_BACKEND picks the backend. Run it on an otherwise idle ma
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import sys
 import time
@@ -37,13 +38,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # dnnbook first: it sets the backends' options as the book runs them
 import dnnbook  # noqa: E402
-from dnnbook import data, experiments, gradients, models, optimizers  # noqa: E402
+from dnnbook import data, experiments, models, optimizers  # noqa: E402
 
 # isort: split
 
 import keras  # noqa: E402
 
 Configs = dict[str, Callable[[], keras.Model]]
+
+# chapter 1's trained pairings (activation, initializer), as the chapter's deep_mlp builds them
+PAIRINGS = {
+    "sigmoid + N(0, 1)": ("sigmoid", lambda: keras.initializers.RandomNormal(stddev=1.0)),
+    "sigmoid + Glorot": ("sigmoid", lambda: "glorot_uniform"),
+    "tanh + Glorot": ("tanh", lambda: "glorot_uniform"),
+    "ReLU + Glorot": ("relu", lambda: "glorot_uniform"),
+    "ReLU + He": ("relu", lambda: "he_normal"),
+    "LeakyReLU + He": ("leaky_relu", lambda: "he_normal"),
+    "ELU + He": ("elu", lambda: "he_normal"),
+    "SELU + LeCun": ("selu", lambda: "lecun_normal"),
+    "GELU + He": ("gelu", lambda: "he_normal"),
+}
+
+
+def mlp(splits, optimizer: Callable[[], object], pairing: str, **kw) -> Callable[[], keras.Model]:
+    """A factory of chapter 1's compiled MLP with one pairing (``kw`` to ``build_mlp``)."""
+    activation, initializer = PAIRINGS[pairing]
+
+    def make() -> keras.Model:
+        m = models.build_mlp(
+            splits.input_shape,
+            splits.n_classes,
+            activation=activation,
+            initializer=initializer(),
+            **kw,
+        )
+        return models.compile_classifier(m, optimizer())
+
+    return make
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -64,21 +95,17 @@ def section_data(profile: str, seed: int, section: str, **load):
 def gradients_setup(profile: str, seed: int, raw: bool = False):
     """Chapter 1's profile, section and data: standardized, or raw pixels as floats."""
     cfg, sec, splits = section_data(profile, seed, "gradients", n_test=100, raw=raw)
-    return cfg, sec, gradients.float_pixels(splits) if raw else data.standardize(splits)
+    if raw:
+        x = {k: getattr(splits, k).astype("float32") for k in ("x_train", "x_valid", "x_test")}
+        return cfg, sec, dataclasses.replace(splits, **x)
+    return cfg, sec, data.standardize(splits)
 
 
 def grouping(profile: str, seed: int) -> tuple[float, float, str]:
     cfg, sec, splits = gradients_setup(profile, seed)
     sgd = functools.partial(keras.optimizers.SGD, learning_rate=sec["learning_rate"])
-    names = [n for n in gradients.PAIRINGS if n != "tanh + N(0, 1)"]
-    configs = gradients.pairing_configs(
-        names,
-        splits.input_shape,
-        splits.n_classes,
-        depth=sec["depth"],
-        width=sec["width"],
-        optimizer=sgd,
-    )
+    shape = dict(depth=sec["depth"], width=sec["width"])
+    configs = {name: mlp(splits, sgd, name, **shape) for name in PAIRINGS}
     seeds = cfg.seeds(seed, sec["n_seeds"])
 
     def together() -> None:
@@ -119,18 +146,11 @@ def lockstep_or_not(
 
 def clipping(profile: str, seed: int) -> tuple[float, float, str]:
     cfg, sec, splits = gradients_setup(profile, seed)
-    net = functools.partial(
-        gradients.deep_mlp,
-        "ReLU + He",
-        splits.input_shape,
-        10,
-        depth=sec["clip_depth"],
-        width=sec["width"],
-    )
     sgd = functools.partial(
         keras.optimizers.SGD, learning_rate=sec["clip_learning_rate"], global_clipnorm=1.0
     )
-    configs = {"SGD, global_clipnorm=1.0": gradients.compiled(net, sgd)}
+    net = mlp(splits, sgd, "ReLU + He", depth=sec["clip_depth"], width=sec["width"])
+    configs = {"SGD, global_clipnorm=1.0": net}
     return lockstep_or_not(configs, splits, cfg.seeds(seed), sec["epochs"])
 
 
@@ -150,10 +170,8 @@ def plateau(profile: str, seed: int) -> tuple[float, float, str]:
 def tiling(profile: str, seed: int) -> tuple[float, float, str]:
     cfg, sec, splits = gradients_setup(profile, seed, raw=True)
     sgd = functools.partial(keras.optimizers.SGD, learning_rate=sec["learning_rate"])
-    build = functools.partial(
-        models.build_mlp, splits.input_shape, 10, depth=sec["bn_depth"], input_batch_norm=True
-    )
-    configs = {"BN first layer (raw pixels)": gradients.compiled(build, sgd)}
+    net = mlp(splits, sgd, "ReLU + He", depth=sec["bn_depth"], input_batch_norm=True)
+    configs = {"BN first layer (raw pixels)": net}
     return lockstep_or_not(configs, splits, cfg.seeds(seed), sec["epochs"])
 
 

@@ -1,11 +1,10 @@
 """Cost of the gradient and activation probes relative to the training they observe.
 
 Prints figures; asserts nothing. A 20 × 100 ReLU/He MLP is trained on 4,000 Fashion-MNIST images
-(batch 32) for a few epochs; after every epoch the probes measure per-layer gradient norms and
-activation statistics on a 256-image batch: once with the one-off probes chapter 1 uses at
-initialization (eager, one call per probe), then with :class:`dnnbook.gradients.EpochProbe` (one
-pass for both), run eagerly and compiled once per fit (TensorFlow); by default it compiles for
-fits of ``compile_from`` epochs or more.
+(batch 32) for a few epochs; after every epoch the probes chapter 1 uses
+(:func:`dnnbook.probes.kernel_gradient_norms`, :func:`dnnbook.probes.activation_stats`, eager,
+one call per probe) measure per-layer gradient norms and activation statistics on a 256-image
+batch.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import dnnbook  # noqa: F401
 import keras
 import numpy as np
 
-from dnnbook import data, gradients, models, runtime
+from dnnbook import data, models, probes, runtime
 
 
 class OneOffProbes(keras.callbacks.Callback):
@@ -33,8 +32,8 @@ class OneOffProbes(keras.callbacks.Callback):
         self.x, self.y = x, y
 
     def on_epoch_end(self, epoch, logs=None):
-        gradients.layer_gradient_norms(self.model, self.x, self.y)
-        gradients.activation_stats(self.model, self.x)
+        probes.kernel_gradient_norms(self.model, self.x, self.y)
+        probes.activation_stats(self.model, self.x)
 
 
 class Timed(keras.callbacks.Callback):
@@ -81,8 +80,6 @@ def main() -> None:
     variants = (
         ("plain fit", None),
         ("one-off probes", OneOffProbes(x, y)),
-        ("EpochProbe, eager", gradients.EpochProbe(x, y, compile_from=args.epochs + 1)),
-        ("EpochProbe, compiled", gradients.EpochProbe(x, y, compile_from=1)),
     )
     for name, probe in variants:
         m = model()
@@ -112,11 +109,6 @@ def main() -> None:
             f"{in_probes / (wall - in_probes):.1%} of the training time it observes; first call "
             f"{calls[0] * 1e3:.0f} ms, later calls {later * 1e3:.0f} ms each = {later / epoch:.1%} of an epoch"
         )
-    default = gradients.EpochProbe(x, y).compile_from
-    print(
-        f"EpochProbe's default for {args.epochs} epochs: {'compiled' if args.epochs >= default else 'eager'} "
-        f"(compiled from {default} epochs)"
-    )
 
 
 if __name__ == "__main__":

@@ -2,10 +2,9 @@
 the code of dnnbook that has one implementation per backend.
 
 :func:`gradients` has three implementations (TensorFlow, JAX, PyTorch) of one function;
-:func:`probe_function` returns both the gradients and the hidden activations from one pass
-where the backend allows (TensorFlow, PyTorch), compiled on request (TensorFlow). Chapter 1's
-probes (:mod:`dnnbook.gradients`) use them. The other branches on the backend are few and
-named where they are: the training state JAX keeps outside the variables
+:func:`layer_pass` runs a Sequential model layer by layer. Chapter 1's probes
+(:mod:`dnnbook.probes`) use both. The other branches on the backend are few and named where
+they are: the training state JAX keeps outside the variables
 (:func:`dnnbook.engine.backend.sync`), JAX's compiled loop of steps
 (:class:`dnnbook.engine.backend.LoopedSteps`), JAX's device mesh
 (:mod:`dnnbook.engine.devices`) and the seeding and determinism switches
@@ -112,63 +111,3 @@ def layer_pass(model: keras.Model, x: Any, watch: tuple) -> tuple[Any, list]:
             seen.append((h, new))
         h = new
     return h, seen
-
-
-ProbeFn = Callable[[Any, Any], tuple[dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]]
-
-
-def probe_function(model: keras.Model, watch: tuple, compiled: bool = True) -> ProbeFn:
-    """A function of ``(x, y)`` returning the gradients of the mean cross-entropy (as
-    :func:`gradients`, inference mode) and the (input, output) of every layer of a type in
-    ``watch``, at the model's current weights, from one pass where the backend allows
-    (TensorFlow, PyTorch; JAX makes two). With ``compiled`` the TensorFlow pass is traced once
-    and reused: the trace costs several eager passes, so it pays off only when the same model is
-    probed many times."""
-    name = keras.backend.backend()
-
-    def numpy_pairs(seen: list) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)) for a, b in seen]
-
-    if name == "tensorflow":
-        import tensorflow as tf
-
-        onehot = keras.losses.CategoricalCrossentropy()
-
-        def both(x, y):  # one-hot labels: the gradient of a gather costs more than the whole loss
-            with tf.GradientTape() as tape:
-                out, seen = layer_pass(model, x, watch)
-                loss = onehot(tf.one_hot(y, out.shape[-1]), out)
-            return tape.gradient(loss, model.trainable_variables), seen
-
-        if compiled:  # plain Python loops: nothing for autograph to convert
-            both = tf.function(both, reduce_retracing=True, autograph=False)
-
-        def run(x: Any, y: Any):
-            grads, seen = both(
-                tf.convert_to_tensor(np.asarray(x, "float32")), tf.convert_to_tensor(np.asarray(y))
-            )
-            return _as_numpy(model, grads), numpy_pairs(seen)
-
-        return run
-
-    if name == "torch":
-        import torch
-
-        cce = keras.losses.SparseCategoricalCrossentropy()
-
-        def one_pass(x: Any, y: Any):
-            params = [v.value for v in model.trainable_variables]
-            out, seen = layer_pass(
-                model, keras.ops.convert_to_tensor(np.asarray(x, "float32")), watch
-            )
-            loss = cce(keras.ops.convert_to_tensor(np.asarray(y)), out)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            return _as_numpy(model, grads), numpy_pairs(seen)
-
-        return one_pass
-
-    def eager(x: Any, y: Any):
-        x = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
-        return gradients(model, x, y), numpy_pairs(layer_pass(model, x, watch)[1])
-
-    return eager

@@ -64,7 +64,11 @@ _GRADIENTS: dict[str, dict[str, Any]] = {
         "learning_rate": 0.01,
         "dying_depth": 5,
         "dying_learning_rate": 0.01,
+        # per-network shares of woken units, paired by seed: 3 seeds leave a t-bound wide
+        "dying_seeds": 8,
         "bn_depth": 10,
+        # placements compared within 5 points: 8 seeds put the paired CI at about ±3
+        "bn_seeds": 8,
         "clip_depth": 5,
         "clip_learning_rate": 1.0,
         "explode_depths": (5, 10, 20),
@@ -80,7 +84,9 @@ _GRADIENTS: dict[str, dict[str, Any]] = {
         "learning_rate": 0.01,
         "dying_depth": 5,
         "dying_learning_rate": 0.01,
+        "dying_seeds": 8,
         "bn_depth": 20,
+        "bn_seeds": 5,
         "clip_depth": 5,
         "clip_learning_rate": 1.0,
         "explode_depths": (5, 10, 20, 50),

@@ -418,17 +418,28 @@ def test_configs_that_differ_in_activation_and_init_train_as_one_stacked_model(d
     """Configs without callbacks whose models differ only in initializers and activation layers
     (here three pairings) train as one stacked model, each replica as in its own config's
     lockstep; configs that differ otherwise train apart."""
-    from dnnbook import gradients
+    pairings = {
+        "tanh + Glorot": ("tanh", "glorot_uniform"),
+        "LeakyReLU + He": ("leaky_relu", "he_normal"),
+        "SELU + LeCun": ("selu", "lecun_normal"),
+    }
+    names = list(pairings)
 
-    names = ["tanh + Glorot", "LeakyReLU + He", "SELU + LeCun"]
-    configs = gradients.pairing_configs(
-        names,
-        digits.input_shape,
-        digits.n_classes,
-        depth=3,
-        width=16,
-        optimizer=lambda: keras.optimizers.SGD(0.05, momentum=0.9),
-    )
+    def pairing(activation, initializer):
+        def make():
+            m = models.build_mlp(
+                digits.input_shape,
+                digits.n_classes,
+                depth=3,
+                width=16,
+                activation=activation,
+                initializer=initializer,
+            )
+            return models.compile_classifier(m, keras.optimizers.SGD(0.05, momentum=0.9))
+
+        return make
+
+    configs = {name: pairing(*pairings[name]) for name in names}
     grouped = experiments.run(configs, digits, [3, 4], epochs=2)
     assert (grouped["lockstep"] == 6).all() and "3 configs together" in capsys.readouterr().err
     apart = pd.concat(

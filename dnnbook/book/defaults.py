@@ -27,9 +27,12 @@ class Default:
 DEFAULTS = (
     Default(
         "Activation and initialization",
-        "ReLU-family activations with He initialization; SELU with LeCun normal for plain MLPs on standardized inputs",
+        "SELU with LeCun normal initialization for a plain deep MLP on standardized inputs: "
+        "trained here (20 layers quick, 50 full) it ended within 5 points of the best pairing "
+        "of its seed. ReLU-family activations with He initialization keep every layer's "
+        "gradient within one order of magnitude at initialization; their accuracy is not claimed",
         "01",
-        "SELU + LeCun keeps",
+        "SELU + LeCun ends within 5 points of the best pairing",
     ),
     Default(
         "What to avoid",
@@ -39,17 +42,20 @@ DEFAULTS = (
     ),
     Default(
         "Dying units",
-        "LeakyReLU (as a layer after Dense) when training at high learning rates: "
-        "fewer of its units die than ReLU's",
+        "LeakyReLU (as a layer after Dense) when training at high learning rates: at most half "
+        "as many of its units end never positive on held-out images as ReLU's (accuracy not "
+        "compared)",
         "01",
         "the share of ReLU units",
     ),
     Default(
         "Batch Normalization",
-        "After each hidden layer of a deep network whose gradient vanishes (here 10-20 sigmoid layers); "
-        "at inference it uses the moving averages, so a prediction does not depend on its batch",
+        "After each activation of a deep network whose gradient vanishes: after each of 20 "
+        "(quick) or 50 (full) sigmoid layers it keeps the gradient's factor per layer between "
+        "0.5 and 2 at initialization (how fast that network then learns is not measured); "
+        "a Dense layer before BN needs no bias",
         "01",
-        "BN after each sigmoid stops the gradient from vanishing",
+        "With BN after each sigmoid the gradient no longer vanishes",
     ),
     Default(
         "Gradient clipping",
