@@ -176,17 +176,25 @@ def tiling(profile: str, seed: int) -> tuple[float, float, str]:
 
 
 def penalties(profile: str, seed: int) -> tuple[float, float, str]:
-    from dnnbook import regularization as reg
+    from dnnbook.noisy_labels import with_label_noise
 
     cfg, sec, clean = section_data(profile, seed, "regularization")
-    noisy = reg.with_label_noise(clean, sec["noise"], seed)
-    arch = dict(depth=sec["depth"], width=sec["width"], learning_rate=sec["learning_rate"])
+    noisy = with_label_noise(clean, sec["noise"], seed)
+
+    def mlp(**dense_kw) -> keras.Model:  # chapter 4's network: its builder lives in the chapter
+        model = models.build_mlp(
+            noisy.input_shape, 10, depth=sec["depth"], width=sec["width"], **dense_kw
+        )
+        return models.compile_classifier(model, keras.optimizers.Adam(learning_rate=2e-3))
+
+    l1, l2 = keras.regularizers.l1(sec["l1"]), keras.regularizers.l2(sec["l2"])
     configs = {
-        "l2": reg.factory(noisy, **arch, reg="l2", l2=sec["l2"]),
-        "l1": reg.factory(noisy, **arch, reg="l1", l1=sec["l1"]),
-        "l1_l2": reg.factory(noisy, **arch, reg="l1_l2", l1=sec["l1"], l2=sec["l2"]),
+        "l2": functools.partial(mlp, kernel_regularizer=l2),
+        "l1": functools.partial(mlp, kernel_regularizer=l1),
     }
-    configs |= {f"max-norm {r:g}": reg.factory(noisy, **arch, max_norm=r) for r in sec["max_norms"]}
+    for r in sec["max_norms"]:
+        bound = keras.constraints.MaxNorm(r, axis=0)
+        configs[f"max-norm {r:g}"] = functools.partial(mlp, kernel_constraint=bound)
     seeds = cfg.seeds(seed, sec["n_seeds"])
     return lockstep_or_not(configs, noisy, seeds, sec["epochs"], batch_size=sec["batch_size"])
 

@@ -1,13 +1,17 @@
-"""Unit tests of dnnbook.regularization on hand-computable inputs (and one tiny dropout model)."""
+"""dnnbook.calibration on hand-computable inputs, and the chapter's MC-dropout loop on a tiny
+dropout model."""
 
 import math
 
 import keras
+import matplotlib
 import numpy as np
-import pandas as pd
 import pytest
 
-from dnnbook import regularization as u
+from dnnbook import calibration as u
+from tests import chapter_code
+
+matplotlib.use("Agg")
 
 
 def test_nll_and_accuracy_by_hand():
@@ -55,19 +59,18 @@ def test_confidence_one_falls_in_last_bin():
     assert t.loc[3, "count"] == 1
 
 
-def test_mc_predict_mean_and_std_by_hand():
-    samples = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])  # two passes that disagree completely
-    mean, std = u.mc_predict(samples)
-    np.testing.assert_allclose(mean, [[0.5, 0.5]])
-    np.testing.assert_allclose(std, [[0.5, 0.5]])
-    with pytest.raises(ValueError):
-        u.mc_predict(np.zeros((2, 3)))
-
-
 def test_entropy_by_hand():
     np.testing.assert_allclose(
         u.entropy(np.array([[0.5, 0.5], [1.0, 0.0]])), [math.log(2), 0.0], atol=1e-9
     )
+
+
+def test_scores_by_hand():
+    probs = np.array([[0.75, 0.25]] * 4)
+    s = u.scores(probs, np.array([0, 0, 0, 1]))
+    assert s["accuracy"] == pytest.approx(0.75) and s["confidence"] == pytest.approx(0.75)
+    assert s["ece"] == pytest.approx(0.0)
+    assert s["nll"] == pytest.approx(-(3 * math.log(0.75) + math.log(0.25)) / 4)
 
 
 def _dropout_model(rate: float) -> keras.Model:
@@ -82,48 +85,29 @@ def _dropout_model(rate: float) -> keras.Model:
     )
 
 
-def test_mc_samples_vary_with_dropout_and_not_without():
+def test_mc_dropout_passes_vary_with_dropout_and_average_flattens():
+    mc_dropout = chapter_code.load("04").mc_dropout
     x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
-    samples = u.mc_samples(_dropout_model(0.5), x, n_samples=4)
-    assert samples.shape == (4, 5, 3)
-    np.testing.assert_allclose(samples.sum(axis=2), 1.0, atol=1e-5)
-    assert np.ptp(samples, axis=0).max() > 1e-3  # the passes differ
     model = _dropout_model(0.5)
-    a, b = u.predict_proba(model, x), u.predict_proba(model, x)
-    np.testing.assert_array_equal(a, b)  # dropout off: deterministic
-    with pytest.raises(ValueError):
-        u.mc_samples(model, x, n_samples=0)
+    y_probas = mc_dropout(model, x, 4)
+    assert y_probas.shape == (4, 5, 3)
+    np.testing.assert_allclose(y_probas.sum(axis=2), 1.0, atol=1e-5)
+    assert np.ptp(y_probas, axis=0).max() > 1e-3  # the passes differ
+    # the average is never more peaked than its passes are on average (entropy is concave)
+    mean_entropy = np.mean([u.entropy(p) for p in y_probas], axis=0)
+    assert (u.entropy(y_probas.mean(axis=0)) >= mean_entropy - 1e-9).all()
+    still = mc_dropout(_dropout_model(0.0), x, 3)
+    assert np.ptp(still, axis=0).max() < 1e-6  # no dropout: every pass the same
 
 
-def test_compare_mc_returns_two_rows_per_seed():
-    x = np.random.default_rng(1).normal(size=(6, 4)).astype("float32")
-    y = np.array([0, 1, 2, 0, 1, 2])
-    frame, raw = u.compare_mc({7: _dropout_model(0.3)}, x, y, n_samples=3)
-    assert list(frame["method"]) == ["single pass", "MC dropout (3 passes)"]
-    assert raw[7]["samples"].shape == (3, 6, 3)
-    assert set(frame.columns) >= {"seed", "accuracy", "nll", "ece"}
-
-
-def test_peakedness_orders_average_below_its_passes():
-    passes = np.array([[[0.9, 0.1]], [[0.1, 0.9]]])  # two confident passes that disagree
-    raw = {0: {"deterministic": np.array([[0.6, 0.4]]), "samples": passes}}
-    table = u.peakedness(raw)
-    assert table.loc["one dropout pass", "confidence"] == pytest.approx(0.9)
-    assert table.loc["MC average of the passes", "confidence"] == pytest.approx(0.5)
-    assert table.loc["single pass (dropout off)", "confidence"] == pytest.approx(0.6)
-    assert (
-        table.loc["MC average of the passes", "entropy"] >= table.loc["one dropout pass", "entropy"]
+def test_figures_draw():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(10), size=40)
+    labels = rng.integers(0, 10, 40)
+    fig = u.reliability_figure({"a": u.reliability(probs, labels)}, title="t")
+    assert len(fig.axes) == 2
+    images = rng.random((40, 28, 28))
+    fig = u.uncertain_images_figure(
+        images, labels, probs, probs / 10, [str(i) for i in range(10)], n=3
     )
-
-
-def test_mc_pairs_aligns_seeds():
-    mc = pd.DataFrame(
-        {
-            "seed": [1, 1, 2, 2],
-            "method": ["single pass", "MC", "single pass", "MC"],
-            "nll": [0.5, 0.4, 0.7, 0.6],
-        }
-    )
-    multi, single = u.mc_pairs(mc, "nll")
-    np.testing.assert_allclose(multi, [0.4, 0.6])
-    np.testing.assert_allclose(single, [0.5, 0.7])
+    assert len(fig.axes) == 6
