@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # dnnbook first: it sets the backends' options as the book runs them
 import dnnbook  # noqa: E402
-from dnnbook import data, experiments, models, optimizers  # noqa: E402
+from dnnbook import data, experiments, models  # noqa: E402
 
 # isort: split
 
@@ -158,7 +158,8 @@ def plateau(profile: str, seed: int) -> tuple[float, float, str]:
     cfg, sec, splits = section_data(profile, seed, "optimizers")
 
     def make() -> keras.Model:
-        return optimizers.mlp_with(splits, "momentum", 0.01)
+        mlp = models.build_mlp(splits.input_shape, splits.n_classes)  # chapter 3's MLP
+        return models.compile_classifier(mlp, keras.optimizers.SGD(0.01, momentum=0.9))
 
     def callbacks() -> list:
         return [keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)]

@@ -6,8 +6,9 @@ Per base seed, the chapter's steps for SGD and Adam only: its learning-rate find
 profile's finder seeds and steps), then both optimizers at their finder rates over the
 chapter's seeds for one epoch, which is the first epoch of the chapter's runs (constant rates,
 the same batches). Prints, per base seed, the finder's rates and two checks with their margins:
-the claim as the chapter states it (:func:`dnnbook.optimizers.faster`, the first epoch's
-training loss) and validation accuracy after that epoch (:func:`dnnbook.optimizers.ahead`).
+the claim as the chapter states it (the first epoch's training loss, SGD − Adam, 95% CI above
+0) and validation accuracy after that epoch (Adam − SGD). The chapter's own code (its MLP, its
+optimizers and its learning-rate finder) is loaded from the chapter by ``tests/chapter_code.py``.
 Asserts nothing. KERAS_BACKEND picks the backend.
 """
 
@@ -21,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dnnbook  # noqa: E402
-from dnnbook import data, experiments, optimizers  # noqa: E402
+from dnnbook import checks, data, experiments  # noqa: E402
+from tests import chapter_code  # noqa: E402
 
 NAMES = ("SGD", "Adam")
 
@@ -40,17 +42,25 @@ def one_seed(profile: str, seed: int) -> str:
         seed=seed,
     )
 
+    ch = chapter_code.load("03")
+    optimizer = {"SGD": ch.keras.optimizers.SGD, "Adam": ch.keras.optimizers.Adam}
+
     def make(name: str, rate: float):
-        return optimizers.mlp_with(splits, name, rate)
+        return ch.mlp(optimizer[name](learning_rate=rate), splits.input_shape, splits.n_classes)
 
     finder_seeds = cfg.seeds(seed, sec["finder_seeds"])
-    _, chosen = optimizers.find_rates(
-        make, NAMES, splits, seeds=finder_seeds, steps=sec["finder_steps"]
-    )
+    chosen = {
+        name: ch.find_rate(
+            lambda name=name: make(name, 1e-3), splits, finder_seeds, sec["finder_steps"]
+        )[2]
+        for name in NAMES
+    }
     configs = {name: (lambda name=name: make(name, chosen[name])) for name in NAMES}
     history = experiments.run(configs, splits, cfg.seeds(seed, sec["n_seeds"]), epochs=1)
-    loss = optimizers.faster(history, "Adam", "SGD")
-    accuracy = optimizers.ahead(history, "Adam", "SGD", epoch=1)
+    loss = experiments.per_seed(history, "loss")
+    accuracy = experiments.per_seed(history, "val_accuracy")
+    loss = checks.paired(loss["SGD"], loss["Adam"], label="loss, SGD − Adam")
+    accuracy = checks.paired(accuracy["Adam"], accuracy["SGD"], label="Adam − SGD")
     rates = ", ".join(f"{name} {chosen[name]:.3g}" for name in NAMES)
     return (
         f"base seed {seed}: rates {rates} | training loss: {'holds' if loss.holds else 'FAILS'}"

@@ -220,7 +220,7 @@ def test_global_clipnorm_clips_each_replica_by_its_own_norm(digits):
 def test_plateau_lowers_each_replicas_rate_on_its_own_loss(digits):
     """ReduceLROnPlateau runs once per replica in lockstep: each seed's rates and results equal
     its solo run's, and the seeds' rates part ways (so a shared rate could not pass)."""
-    from dnnbook.optimizers import RateRecorder
+    from tests.rate_recorder import RateRecorder
 
     seeds, kept_l, kept_s, recorders = [3, 4, 5], {}, {}, []
     make = _sgd_factory(digits, lambda: keras.optimizers.SGD(0.2, momentum=0.9))
@@ -387,7 +387,9 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
     cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
     np.testing.assert_allclose(moved_on[cols].to_numpy(), moved_off[cols].to_numpy(), rtol=1e-5)
     monkeypatch.setattr(backend, "LOOP_STEPS", True)
-    from dnnbook.optimizers import LRFinder
+    from tests.chapter_code import load
+
+    LRFinder = load("03").LRFinder  # sets the rate between steps
 
     _, model = experiments.train(
         _factory(digits), digits, seed=3, epochs=1, callbacks=[LRFinder(steps=5)]
