@@ -95,7 +95,9 @@ _GRADIENTS: dict[str, dict[str, Any]] = {
 # chapter 2: pretrained layers
 _PRETRAINING: dict[str, dict[str, Any]] = {
     "quick": {
-        "n_seeds": 5,
+        # task B: paired differences vary by about 0.7 points from seed to seed; 10 seeds put
+        # the claims' one-sided bounds about half a point from the mean (5: nearly a point)
+        "n_seeds": 10,
         "n_b_train": 200,
         "a_epochs": 5,
         "b_frozen_epochs": 4,
@@ -103,12 +105,10 @@ _PRETRAINING: dict[str, dict[str, Any]] = {
         "pretext_epochs": 8,
         "gan_epochs": 5,
         "n_labels": 500,
-        # the few-label comparison: now and then one seed ends several points low from a
-        # pretrained start, and over 5 seeds one such seed puts the closing claim's bound past -5
+        # the few-label comparison and the probes: now and then one seed ends several points
+        # low (or high) from a pretrained start; 10 seeds keep one such seed from deciding
         "few_seeds": 10,
         "few_epochs": 10,
-        "curve_labels": (100, 2000),
-        "curve_seeds": 3,
     },
     "full": {
         "n_seeds": 20,
@@ -121,8 +121,6 @@ _PRETRAINING: dict[str, dict[str, Any]] = {
         "n_labels": 500,
         "few_seeds": 20,
         "few_epochs": 20,
-        "curve_labels": (100, 2000, 10000),
-        "curve_seeds": 10,
     },
 }
 # chapter 3: optimizers and learning-rate schedules

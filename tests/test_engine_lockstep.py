@@ -350,7 +350,7 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
     """With the loop on (as on a GPU), plain fits (seed after seed, and the phases of a transfer
     schedule) run several steps per call as one compiled loop and train what step by step trains;
     a per-batch callback keeps a fit step by step."""
-    from dnnbook import pretraining
+    from dnnbook import finetune
     from dnnbook.engine import backend
 
     def runs(loop: bool):
@@ -364,14 +364,11 @@ def test_solo_fits_and_transfer_phases_loop_where_lockstep_does(digits, monkeypa
         def make():
             return models.build_mlp(digits.input_shape, digits.n_classes, depth=1, width=16), []
 
+        def phases(model, reused):
+            return [(models.compile_classifier(model, keras.optimizers.Adam()), 2)]
+
         cache: dict = {}
-        moved = pretraining.train_schedule(
-            make,
-            digits,
-            pretraining.Schedule(frozen_epochs=0, tuned_epochs=2, batch_size=8),
-            seed=3,
-            compiled=cache,
-        )
+        moved = finetune.train(make, phases, digits, seed=3, batch_size=8, compiled=cache)
         return solo, kept, moved, cache["phases"][0][0]
 
     solo_on, kept_on, moved_on, phase_on = runs(True)

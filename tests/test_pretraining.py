@@ -1,13 +1,17 @@
-"""Unit tests of dnnbook.pretraining: the A/B split and layer reuse (fast, backend-agnostic)."""
+"""Chapter 2's transfer learning: the A/B split (dnnbook.subsets), the reuse and freezing code
+of the chapter (loaded from it), and the phased runs of dnnbook.finetune."""
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
-from dnnbook import models, pretraining
+from dnnbook import data, finetune, subsets
 from dnnbook.data import Splits
+from tests import chapter_code
 
 TRAIN, VALID, TEST = 0, 10_000, 20_000  # image ids encode the split they come from
+CH = chapter_code.load("02")
 
 
 def _splits(n_train=300, n_valid=100, n_test=100, side=4):
@@ -30,9 +34,13 @@ def _ids(x):
     return set(x[:, 0, 0].astype(int).tolist())
 
 
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
 def test_split_ab_class_sets_and_sizes():
     s = _splits()
-    ab = pretraining.split_ab(s, n_b_train=20, seed=1)
+    ab = subsets.split_ab(s, n_b_train=20, seed=1)
     assert ab.b_classes == (0, 2)
     assert ab.a_classes == (1, 3, 4, 5, 6, 7, 8, 9)
     assert ab.a.class_names == tuple(f"c{i}" for i in ab.a_classes)
@@ -49,7 +57,7 @@ def test_split_ab_class_sets_and_sizes():
 
 
 def test_split_ab_never_trains_on_test_or_validation_images():
-    ab = pretraining.split_ab(_splits(), n_b_train=30, seed=3)
+    ab = subsets.split_ab(_splits(), n_b_train=30, seed=3)
     for task in (ab.a, ab.b):
         assert all(i < VALID for i in _ids(task.x_train))
         assert all(VALID <= i < TEST for i in _ids(task.x_valid))
@@ -59,104 +67,99 @@ def test_split_ab_never_trains_on_test_or_validation_images():
 
 def test_split_ab_b_subset_depends_on_seed_and_is_checked():
     s = _splits()
-    one, two = (pretraining.split_ab(s, n_b_train=20, seed=k).b for k in (1, 2))
+    one, two = (subsets.split_ab(s, n_b_train=20, seed=k).b for k in (1, 2))
     assert _ids(one.x_train) != _ids(two.x_train)
-    assert _ids(one.x_train) == _ids(pretraining.split_ab(s, n_b_train=20, seed=1).b.x_train)
+    assert _ids(one.x_train) == _ids(subsets.split_ab(s, n_b_train=20, seed=1).b.x_train)
     with pytest.raises(ValueError, match="n_b_train"):
-        pretraining.split_ab(s, n_b_train=61)
+        subsets.split_ab(s, n_b_train=61, seed=0)
 
 
-def _model_a():
+def test_few_labels_keeps_n_training_images_and_other_splits():
+    x = np.arange(50, dtype=np.float32).reshape(50, 1, 1)
+    s = Splits(
+        x, np.arange(50) % 10, x[:5], np.zeros(5, int), x[:7], np.zeros(7, int), tuple("abcdefghij")
+    )
+    f = subsets.few_labels(s, 12, seed=0)
+    assert len(f.x_train) == 12 and len(set(f.x_train.ravel())) == 12
+    assert np.array_equal(f.y_train, f.x_train.ravel().astype(int) % 10)
+    assert f.x_test is s.x_test and f.x_valid is s.x_valid
+    with pytest.raises(ValueError):
+        subsets.few_labels(s, 51, seed=0)
+
+
+def _model_a(shape=(4, 4), n_classes=8, widths=(6, 6, 6)):
     keras.utils.set_random_seed(0)
-    m = models.build_mlp((4, 4), 8, depth=3, width=6)
-    return models.compile_classifier(m, "adam")
+    return CH.compiled(CH.mlp(shape, n_classes, widths))
 
 
-def test_reuse_layers_copies_weights_and_leaves_original_untouched():
+def _layer_weights(layers):
+    return [w for layer in layers for w in layer.get_weights()]
+
+
+def test_reuse_lower_copies_weights_and_leaves_original_untouched():
     a = _model_a()
     before = a.get_weights()
-    b, reused = pretraining.reuse_layers(a, None, [keras.layers.Dense(2, activation="softmax")])
-    assert (
-        len(pretraining.dense_positions(b)) == 4 and len(reused) == 7
-    )  # Flatten + 3 × (Dense, Activation)
-    for old, new in zip(a.layers[:7], reused):
-        assert old is not new
-        for v_old, v_new in zip(old.get_weights(), new.get_weights()):
-            assert np.array_equal(v_old, v_new)
-    pretraining.set_trainable(b, reused, True, 0.05)
+    b, reused = CH.reuse_lower(a, 3, [keras.layers.Dense(2, activation="softmax")])
+    assert [type(layer).__name__ for layer in reused] == ["Flatten", "Dense", "Dense", "Dense"]
+    for old, new in zip(a.layers[:4], reused):
+        assert old is not new and _same(old.get_weights(), new.get_weights())
+    CH.compiled(b, 0.05)
     x = np.random.default_rng(0).random((64, 4, 4)).astype(np.float32)
     b.fit(x, np.arange(64) % 2, epochs=2, verbose=0)
-    assert pretraining.weights_equal(before, a.get_weights())
-    assert not pretraining.weights_equal(
-        [w for layer in reused for w in layer.get_weights()],
-        [w for layer in a.layers[:7] for w in layer.get_weights()],
+    assert _same(before, a.get_weights())
+    assert not _same(_layer_weights(reused), _layer_weights(a.layers[:4]))
+    one, kept = CH.reuse_lower(a, 1, [])
+    assert [type(layer).__name__ for layer in kept] == ["Flatten", "Dense"]
+
+
+def test_reuse_upper_copies_the_upper_layers_under_a_new_first_layer():
+    a = _model_a()
+    new, reused = CH.reuse_upper(
+        a, keras.layers.Dense(6, activation="relu"), [keras.layers.Dense(2, activation="softmax")]
     )
+    assert len(reused) == 2 and all(isinstance(layer, keras.layers.Dense) for layer in reused)
+    for old, copy in zip(a.layers[2:4], reused):
+        assert old is not copy and _same(old.get_weights(), copy.get_weights())
+    assert new.output_shape == (None, 2)
 
 
-def test_reuse_lower_layers_only():
+def test_frozen_then_tuned_freezes_the_reused_layers_then_trains_them():
     a = _model_a()
-    b, reused = pretraining.reuse_layers(a, 1, [keras.layers.Dense(2, activation="softmax")])
-    assert [type(layer).__name__ for layer in reused] == ["Flatten", "Dense", "Activation"]
-    with pytest.raises(ValueError, match="n_hidden"):
-        pretraining.reuse_layers(a, 4)
-
-
-def test_frozen_layers_are_not_updated_and_unfreezing_works():
-    a = _model_a()
-    b, reused = pretraining.reuse_layers(a, None, [keras.layers.Dense(2, activation="softmax")])
+    b, reused = CH.reuse_lower(a, 3, [keras.layers.Dense(2, activation="softmax")])
+    (frozen, e1), (tuned, e2) = CH.frozen_then_tuned(2, 3, 0.05, 0.01)(b, reused)
+    assert (e1, e2) == (2, 3) and frozen is b and tuned is not b
     x = np.random.default_rng(1).random((64, 4, 4)).astype(np.float32)
     y = np.arange(64) % 2
-    frozen = [w for layer in reused for w in layer.get_weights()]
-    head = b.layers[-1].get_weights()
-    pretraining.set_trainable(b, reused, False, 0.05)
-    b.fit(x, y, epochs=2, verbose=0)
-    assert pretraining.weights_equal(frozen, [w for layer in reused for w in layer.get_weights()])
-    assert not pretraining.weights_equal(head, b.layers[-1].get_weights())
-    pretraining.set_trainable(b, reused, True, 0.05)
-    b.fit(x, y, epochs=2, verbose=0)
-    assert not pretraining.weights_equal(
-        frozen, [w for layer in reused for w in layer.get_weights()]
-    )
+    start, head = _layer_weights(reused), b.layers[-1].get_weights()
+    frozen.fit(x, y, epochs=2, verbose=0)
+    assert _same(start, _layer_weights(reused)) and not _same(head, b.layers[-1].get_weights())
+    assert all(layer.trainable for layer in tuned.layers)
+    assert float(keras.ops.convert_to_numpy(tuned.optimizer.learning_rate)) == pytest.approx(0.01)
+    tuned.set_weights(frozen.get_weights())
+    tuned.fit(x, y, epochs=2, verbose=0)
+    assert not _same(start, _layer_weights(tuned.layers[:4]))
 
 
-def test_input_shape_helpers():
-    x = np.arange(2 * 28 * 28, dtype=np.float32).reshape(2, 28, 28)
-    small = pretraining.downscale(x, 14)
-    assert small.shape == (2, 14, 14) and np.isclose(small[0, 0, 0], x[0, :2, :2].mean())
-    padded = pretraining.pad_to(small, 28)
-    assert padded.shape == (2, 28, 28) and padded[:, :7].sum() == 0
-    assert np.array_equal(padded[:, 7:21, 7:21], small)
-    a = _model_a()
-    big = pretraining.upscale_input(a, (2, 2))
-    assert big.predict(np.ones((3, 2, 2), np.float32), verbose=0).shape == (3, 8)
-    with pytest.raises(ValueError):
-        pretraining.downscale(x, 5)
+def _digits(n_train=128):
+    return data.load("digits", n_train=n_train, n_valid=64, n_test=64, seed=0)
 
 
 def test_configs_compiled_once_train_what_fresh_models_train():
-    import pandas as pd
-
-    from dnnbook import data
-
-    d = data.load("digits", n_train=128, n_valid=64, n_test=64, seed=0)
-    a = models.compile_classifier(
-        models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), "adam"
-    )
+    d = _digits()
+    a = CH.compiled(CH.mlp(d.input_shape, d.n_classes, (16, 16)))
     a.fit(d.x_train, d.y_train, epochs=1, verbose=0)
     a_weights = a.get_weights()
     configs = {
-        "scratch": lambda s: (
-            lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), [])
-        ),
-        "reused": lambda s: (
-            lambda: pretraining.reuse_layers(a, 1, [keras.layers.Dense(10, activation="softmax")])
+        "scratch": (lambda: (CH.mlp(d.input_shape, 10, (16, 16)), []), CH.all_trainable(3)),
+        "reused": (
+            lambda: CH.reuse_lower(a, 1, [keras.layers.Dense(10, activation="softmax")]),
+            CH.frozen_then_tuned(1, 2),
         ),
     }
-    schedule = pretraining.Schedule(frozen_epochs=1, tuned_epochs=2, batch_size=16)
-    shared = pretraining.compare_runs(configs, lambda s: d, [1, 2], schedule)
+    shared = finetune.compare(configs, lambda s: d, [1, 2], batch_size=16)
     fresh = pd.concat(
         [
-            pretraining.train_schedule(configs[n](s), d, schedule, seed=s).assign(config=n)
+            finetune.train(*configs[n], d, seed=s, batch_size=16).assign(config=n)
             for s in (1, 2)
             for n in configs
         ],
@@ -164,35 +167,48 @@ def test_configs_compiled_once_train_what_fresh_models_train():
     )
     cols = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
     np.testing.assert_allclose(shared[cols].to_numpy(), fresh[cols].to_numpy(), rtol=1e-6)
+    assert (shared["epoch"] == 3).all() and list(shared["config"].cat.categories) == list(configs)
     assert not np.allclose(
         shared.loc[0, cols].to_numpy(float), shared.loc[2, cols].to_numpy(float)
     )  # seeds differ
-    assert pretraining.weights_equal(
-        a.get_weights(), a_weights
-    )  # the source model is never trained
+    assert _same(a.get_weights(), a_weights)  # the source model is never trained
 
 
-def test_compiled_models_are_shared_across_calls_and_checked():
-    from dnnbook import data
-
-    d = data.load("digits", n_train=96, n_valid=32, n_test=32, seed=0)
-    configs = {
-        "scratch": lambda s: (
-            lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=16), [])
-        )
-    }
-    schedule = pretraining.Schedule(frozen_epochs=0, tuned_epochs=2, batch_size=16)
+def test_compiled_phases_are_shared_across_calls_and_checked():
+    d = _digits(96)
+    configs = {"scratch": (lambda: (CH.mlp(d.input_shape, 10, (16, 16)), []), CH.all_trainable(2))}
     cache: dict = {}
-    first = pretraining.compare_runs(configs, lambda s: d, [1], schedule, compiled=cache)
-    model = cache[("scratch", schedule)]["phases"][0][0]
-    again = pretraining.compare_runs(configs, lambda s: d, [1], schedule, compiled=cache)
-    assert cache[("scratch", schedule)]["phases"][0][0] is model  # compiled once for both calls
+    first = finetune.compare(configs, lambda s: d, [1], batch_size=16, compiled=cache)
+    model = cache["scratch"]["phases"][0][0]
+    again = finetune.compare(configs, lambda s: d, [1], batch_size=16, compiled=cache)
+    assert cache["scratch"]["phases"][0][0] is model  # compiled once for both calls
     cols = ["loss", "val_loss", "test_accuracy"]
     np.testing.assert_allclose(again[cols].to_numpy(), first[cols].to_numpy(), rtol=1e-6)
-    wider = {
-        "scratch": lambda s: (
-            lambda: (models.build_mlp(d.input_shape, d.n_classes, depth=2, width=8), [])
-        )
-    }
+    wider = {"scratch": (lambda: (CH.mlp(d.input_shape, 10, (8, 8)), []), CH.all_trainable(2))}
     with pytest.raises(ValueError, match="another architecture"):
-        pretraining.compare_runs(wider, lambda s: d, [1], schedule, compiled=cache)
+        finetune.compare(wider, lambda s: d, [1], batch_size=16, compiled=cache)
+
+
+def test_gain_table_and_figures_show_the_paired_gain():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dnnbook import gains
+    from dnnbook.image_grids import image_rows
+
+    base = np.array([0.90, 0.92, 0.91, 0.93])
+    arms = {"scratch": base, "reused": base + np.array([0.01, 0.02, 0.01, 0.02])}
+    df = pd.DataFrame(
+        [
+            {"config": n, "seed": s, "epoch": 1, "test_accuracy": v}
+            for n, values in arms.items()
+            for s, v in enumerate(values)
+        ]
+    )
+    df["config"] = pd.Categorical(df["config"], categories=list(arms), ordered=True)
+    table = gains.gain_table(df, "scratch")
+    assert table.loc["reused", "gain (points)"] == "+1.50"
+    assert table.loc["scratch", "gain (points)"] == "—" and table["seeds"].tolist() == [4, 4]
+    assert len(gains.paired_plot(df, "scratch").axes) == 2
+    fig = image_rows({"a": np.zeros((3, 4, 4)), "b": np.ones((2, 4, 4))}, title="t")
+    assert len(fig.axes) == 6 and fig.axes[3].get_ylabel() == "b"
