@@ -1,7 +1,5 @@
-"""Multi-seed experiments as tidy DataFrames: one row per (config, seed, epoch).
-
-Every table and plot in the book is a view of the frame :func:`run` returns.
-"""
+"""Multi-seed experiments as tidy DataFrames, one row per (config, seed, epoch): every table
+and plot in the book is a view of the frame :func:`run` returns."""
 
 from __future__ import annotations
 
@@ -15,7 +13,6 @@ import keras
 import numpy as np
 import pandas as pd
 
-from dnnbook.claims import Check
 from dnnbook.data import Splits
 from dnnbook.engine import backend, stackable
 from dnnbook.engine import lockstep as engine
@@ -359,64 +356,11 @@ def per_run(df: pd.DataFrame, metric: str = "val_accuracy") -> pd.DataFrame:
 
 def compare(df: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy", level: float = 0.95):
     """Paired (by seed) CI of ``metric(a) - metric(b)`` at the last epoch."""
-    return _paired(per_seed(df, metric), a, b, level)
-
-
-def _paired(table: pd.DataFrame, a: str, b: str, level: float):
-    """The ``level`` CI of ``a − b`` over the rows (seeds) of a seeds × configs table."""
+    table = per_seed(df, metric)
     for name in (a, b):
         if name not in table.columns:
             raise KeyError(f"no config {name!r}; configs: {', '.join(map(str, table.columns))}")
     return paired_diff(table[a].to_numpy(), table[b].to_numpy(), level)
-
-
-def ci_above(
-    df: pd.DataFrame, config: str, threshold: float, metric: str = "val_accuracy"
-) -> Check:
-    """Whether the 95% CI of ``config``'s ``metric`` at the last epoch lies above ``threshold``
-    (margin: the CI's lower end minus the threshold)."""
-    row = summarize(df, metric).loc[config]
-    return Check(
-        bool(row["ci_low"] > threshold),
-        f"{metric.replace('_', ' ')} {row['mean']:.3f} ± {row['std']:.3f}, 95% CI "
-        f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}] over {int(row['n'])} seeds",
-        float(row["ci_low"] - threshold),
-    )
-
-
-def paired_check(
-    table: pd.DataFrame,
-    a: str,
-    b: str,
-    *,
-    threshold: float = 0.0,
-    one_sided: bool = False,
-    label: str | None = None,
-) -> Check:
-    """Whether ``a − b``, paired by seed, lies above ``threshold``: the 95% CI of its mean
-    does, or with ``one_sided`` its one-sided 95% lower bound (the 90% CI's low end), for a
-    claim about one direction only. ``table`` is seeds × configs (e.g. :func:`per_seed`).
-    Margin: that lower end minus ``threshold``."""
-    d = _paired(table, a, b, 0.9 if one_sided else 0.95)
-    bound = (
-        f"one-sided 95% lower bound {d.low:+.4f}"
-        if one_sided
-        else f"95% CI [{d.low:+.4f}, {d.high:+.4f}]"
-    )
-    return Check(
-        bool(d.low > threshold),
-        f"{label or f'{a} − {b}'}: {d.mean:+.4f} ± {d.std:.4f}, {bound} (n={d.n})",
-        float(d.low - threshold),
-    )
-
-
-def paired_above(
-    df: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy", threshold: float = 0.0
-) -> Check:
-    """Whether the paired (by seed) 95% CI of ``metric(a) - metric(b)`` at the last epoch lies
-    above ``threshold`` (margin: the CI's lower end minus the threshold)."""
-    label = f"{a} − {b}, {metric.replace('_', ' ')}"
-    return paired_check(per_seed(df, metric), a, b, threshold=threshold, label=label)
 
 
 def epochs_to_reach(df: pd.DataFrame, target: float, metric: str = "val_accuracy") -> pd.DataFrame:
