@@ -5,10 +5,11 @@ for deterministic GPU ops (``$DNNBOOK_JAX_DETERMINISTIC=0`` or ``$DNNBOOK_DETERM
 leaves XLA alone) and keeps JAX's compiled programs on disk (below). Submodules are
 imported lazily (``dnnbook.profiles``, ``dnnbook.data``...), so ``import dnnbook`` is cheap.
 
-Layers: the core (``data``, ``models``, ``experiments``, ``stats``, ``claims``, ``plots``,
-``profiles``, ``runtime``); one topic module per chapter (``gradients``, ``pretraining``,
-``optimizers``, ``regularization``); the training engine (``dnnbook.engine``: seeds in
-lockstep); the book pipeline (``dnnbook.book``: execute, validate, build).
+Layers: plumbing only, since the tricks themselves are Keras code in the chapters: the core
+(``data``, ``experiments``, ``checks``, ``claims``, ``stats``, ``plots``, ``profiles``,
+``runtime``, ``models``); small modules named for what they do (``probes``, ``subsets``,
+``finetune``, ``surfaces``, ``calibration``, ...); the training engine (``dnnbook.engine``:
+seeds in lockstep); the book pipeline (``dnnbook.book``: execute, validate, build).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     # core
+    "checks",
     "claims",
     "data",
     "experiments",
@@ -61,11 +63,6 @@ _SUBMODULES = {
     "profiles",
     "runtime",
     "stats",
-    # one topic module per chapter
-    "gradients",
-    "pretraining",
-    "optimizers",
-    "regularization",
     # the training engine and the book pipeline
     "engine",
     "book",
