@@ -67,8 +67,6 @@ _GRADIENTS: dict[str, dict[str, Any]] = {
         # per-network shares of woken units, paired by seed: 3 seeds leave a t-bound wide
         "dying_seeds": 8,
         "bn_depth": 10,
-        # placements compared within 5 points: 8 seeds put the paired CI at about ±3
-        "bn_seeds": 8,
         "clip_depth": 5,
         "clip_learning_rate": 1.0,
         "explode_depths": (5, 10, 20),
@@ -86,7 +84,6 @@ _GRADIENTS: dict[str, dict[str, Any]] = {
         "dying_learning_rate": 0.01,
         "dying_seeds": 8,
         "bn_depth": 20,
-        "bn_seeds": 5,
         "clip_depth": 5,
         "clip_learning_rate": 1.0,
         "explode_depths": (5, 10, 20, 50),
