@@ -66,6 +66,33 @@ def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def _bound(
+    ci: Any,
+    threshold: float,
+    *,
+    upper: bool,
+    one_sided: bool,
+    label: str,
+    digits: int,
+    signed: bool,
+) -> Check:
+    """The check that ``ci`` (computed at 90% when ``one_sided``, else 95%) lies above
+    ``threshold`` by its lower end, or below it by its upper end (``upper``)."""
+    side = "upper" if upper else "lower"
+    bound = (
+        f"one-sided 95% {side} bound {_num(ci.high if upper else ci.low, digits, signed)}"
+        if one_sided
+        else f"95% CI [{_num(ci.low, digits, signed)}, {_num(ci.high, digits, signed)}]"
+    )
+    margin = threshold - ci.high if upper else ci.low - threshold
+    return Check(
+        bool(margin > 0),
+        f"{label} {_num(ci.mean, digits, signed)} ± {ci.std:.{digits}f}, {bound}, "
+        f"n={ci.n}; threshold {threshold:{'+g' if signed else 'g'}}",
+        float(margin),
+    )
+
+
 def paired(
     a: Any,
     b: Any,
@@ -78,18 +105,9 @@ def paired(
     """Whether the mean of ``a − b`` (paired by seed) lies above ``above``: the lower end of
     its 95% CI does, or with ``one_sided`` its one-sided 95% lower bound (the 90% CI's lower
     end), for a claim about one direction only. Margin: that lower end minus ``above``."""
-    a, b = _pair(a, b)
-    d = paired_diff(a, b, level=0.9 if one_sided else 0.95)
-    bound = (
-        f"one-sided 95% lower bound {_num(d.low, digits)}"
-        if one_sided
-        else f"95% CI [{_num(d.low, digits)}, {_num(d.high, digits)}]"
-    )
-    return Check(
-        bool(d.low > above),
-        f"{label} {_num(d.mean, digits)} ± {d.std:.{digits}f}, {bound}, n={d.n}; "
-        f"threshold {above:+g}",
-        float(d.low - above),
+    d = paired_diff(*_pair(a, b), level=0.9 if one_sided else 0.95)
+    return _bound(
+        d, above, upper=False, one_sided=one_sided, label=label, digits=digits, signed=True
     )
 
 
@@ -105,18 +123,9 @@ def below(
     """Whether the mean of ``a − b`` (paired by seed) lies below ``under``: its one-sided 95%
     upper bound does (or, with ``one_sided=False``, the upper end of its 95% CI). Margin:
     ``under`` minus that upper end."""
-    a, b = _pair(a, b)
-    d = paired_diff(a, b, level=0.9 if one_sided else 0.95)
-    bound = (
-        f"one-sided 95% upper bound {_num(d.high, digits)}"
-        if one_sided
-        else f"95% CI [{_num(d.low, digits)}, {_num(d.high, digits)}]"
-    )
-    return Check(
-        bool(d.high < under),
-        f"{label} {_num(d.mean, digits)} ± {d.std:.{digits}f}, {bound}, n={d.n}; "
-        f"threshold {under:+g}",
-        float(under - d.high),
+    d = paired_diff(*_pair(a, b), level=0.9 if one_sided else 0.95)
+    return _bound(
+        d, under, upper=True, one_sided=one_sided, label=label, digits=digits, signed=True
     )
 
 
@@ -147,16 +156,8 @@ def mean_above(
     """Whether the mean of ``x`` lies above ``threshold``: the lower end of its 95% CI (or
     its one-sided 95% lower bound) does. Margin: that lower end minus ``threshold``."""
     ci = mean_ci(values(x), 0.9 if one_sided else 0.95)
-    bound = (
-        f"one-sided 95% lower bound {ci.low:.{digits}f}"
-        if one_sided
-        else f"95% CI [{ci.low:.{digits}f}, {ci.high:.{digits}f}]"
-    )
-    return Check(
-        bool(ci.low > threshold),
-        f"{label} {ci.mean:.{digits}f} ± {ci.std:.{digits}f}, {bound}, n={ci.n}; "
-        f"threshold {threshold:g}",
-        float(ci.low - threshold),
+    return _bound(
+        ci, threshold, upper=False, one_sided=one_sided, label=label, digits=digits, signed=False
     )
 
 
@@ -166,16 +167,8 @@ def mean_below(
     """Whether the mean of ``x`` lies below ``threshold``: the upper end of its 95% CI (or
     its one-sided 95% upper bound) does. Margin: ``threshold`` minus that upper end."""
     ci = mean_ci(values(x), 0.9 if one_sided else 0.95)
-    bound = (
-        f"one-sided 95% upper bound {ci.high:.{digits}f}"
-        if one_sided
-        else f"95% CI [{ci.low:.{digits}f}, {ci.high:.{digits}f}]"
-    )
-    return Check(
-        bool(ci.high < threshold),
-        f"{label} {ci.mean:.{digits}f} ± {ci.std:.{digits}f}, {bound}, n={ci.n}; "
-        f"threshold {threshold:g}",
-        float(threshold - ci.high),
+    return _bound(
+        ci, threshold, upper=True, one_sided=one_sided, label=label, digits=digits, signed=False
     )
 
 
