@@ -86,7 +86,7 @@ DEFAULTS = (
         "says how they compared in this build. Measure the rate a schedule applies rather "
         "than reading back the one you set",
         "03",
-        "1cycle ends",
+        "Every schedule applies the rate its formula gives",
     ),
     Default(
         "Pretrained layers",
