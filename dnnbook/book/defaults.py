@@ -82,9 +82,8 @@ DEFAULTS = (
     ),
     Default(
         "Schedule",
-        "Try 1cycle (a short schedule class) against the constant finder rate; the claim "
-        "says how they compared in this build. Measure the rate a schedule applies rather "
-        "than reading back the one you set",
+        "A keras.optimizers.schedules object as the learning rate (1cycle: a short class of "
+        "your own); measure the rate it applies rather than reading back the one you set",
         "03",
         "Every schedule applies the rate its formula gives",
     ),
