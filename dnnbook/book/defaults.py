@@ -90,8 +90,8 @@ DEFAULTS = (
     Default(
         "Pretrained layers",
         "Reuse the lower layers when tasks share low-level features: a default from how "
-        "features are layered, not from these runs, where no choice of reused layers cost a "
-        "point against training from scratch (quick size) or gained one (full size)",
+        "features are layered, not from these runs, where no choice of reused layers cut the "
+        "error of training from scratch by half (quick size) or gained a point (full size)",
         "02",
         "On task B, no arrangement of A's reused layers",
     ),
