@@ -11,7 +11,13 @@ from pathlib import Path
 
 from dnnbook.book import citations
 
-VERDICTS = ("holds", "holds with a caveat", "does not hold", "not measured here")
+VERDICTS = (
+    "holds",
+    "holds with a caveat",
+    "does not hold",
+    "not settled here",  # measured and shown, but the interval is too wide to claim it
+    "not measured here",
+)
 
 
 @dataclass(frozen=True)
@@ -23,12 +29,12 @@ class Assertion:
     chapter: str
     verdict: str
     finding: str
-    claims: tuple[str, ...] = ()
+    claims: tuple[citations.Phrase, ...] = ()  # a tuple item: per-profile alternatives
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"unknown verdict {self.verdict!r}; choices: {', '.join(VERDICTS)}")
-        if self.verdict != "not measured here" and not self.claims:
+        if self.verdict not in ("not measured here", "not settled here") and not self.claims:
             raise ValueError(f"the verdict {self.verdict!r} on {self.says!r} needs a claim")
 
 
@@ -47,7 +53,8 @@ def page(
         "",
         "The source article, *Deep Neural Networks into Deeper*, makes the assertions below, in",
         "this order. For each, the book gives its verdict — **holds**, **holds with a caveat**,",
-        "**does not hold**, or **not measured here** (and why) — and the claims of this build",
+        "**does not hold**, **not settled here** (measured, but too close to call at this size)",
+        "or **not measured here** (and why) — and the claims of this build",
         "that decide it: each links to its box in the chapter, with its evidence and how it",
         "fared over the base seeds of the committed sweeps.",
         "",
@@ -79,8 +86,8 @@ def page(
             + " |"
         )
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-    lines.insert(8, f"Of {len(assertions)} assertions: {summary}.")
-    lines.insert(9, "")
+    at = next(i for i, line in enumerate(lines) if line.startswith("| # |"))
+    lines[at:at] = [f"Of {len(assertions)} assertions: {summary}.", ""]
     return "\n".join(lines) + "\n"
 
 

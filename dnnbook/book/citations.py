@@ -16,16 +16,21 @@ class MissingEvidence(RuntimeError):
     """A page cites a claim that its chapter no longer prints."""
 
 
+Phrase = str | tuple[str, ...]  # a phrase, or alternatives (a claim stated per profile)
+
+
 def find(
-    claims_by_chapter: Mapping[str, list[dict]], chapter: str, phrase: str, who: str
+    claims_by_chapter: Mapping[str, list[dict]], chapter: str, phrase: Phrase, who: str
 ) -> tuple[str, dict] | None:
     """The chapter stem and the first claim of chapter ``chapter`` (a number, e.g. ``"01"``)
-    whose statement contains ``phrase``; ``None`` when that chapter was not built. Raises
+    whose statement contains ``phrase`` (or, for a tuple, any of its alternatives: a claim
+    whose wording depends on the profile); ``None`` when that chapter was not built. Raises
     :class:`MissingEvidence` (naming ``who`` cites it) when the chapter printed no such claim."""
     stems = [s for s in claims_by_chapter if s.split("_", 1)[0] == chapter]
     if not stems:
         return None
-    found = [c for c in claims_by_chapter[stems[0]] if phrase in c["statement"]]
+    options = (phrase,) if isinstance(phrase, str) else phrase
+    found = [c for c in claims_by_chapter[stems[0]] if any(p in c["statement"] for p in options)]
     if not found:
         raise MissingEvidence(
             f"{who} cites a claim of chapter {stems[0]} containing {phrase!r}, but that "
