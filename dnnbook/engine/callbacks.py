@@ -3,7 +3,8 @@
 A callback may say how it may be served by two duck-typed members: a true ``lockstep_safe``
 attribute (one instance may serve all the seeds of a lockstep fit: it acts only on what they
 share, such as the optimizer, and never between two steps) and a ``prepare(optimizer,
-updates)`` method (it hooks the optimizer before ``fit``, e.g. :class:`dnnbook.optimizers.RateRecorder`).
+updates)`` method (it hooks the optimizer before ``fit``, e.g. the rate recorder of the
+engine tests, ``tests/rate_recorder.py``).
 """
 
 from __future__ import annotations
