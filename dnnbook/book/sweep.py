@@ -48,8 +48,12 @@ class Row:
         ]
 
     def held_everywhere(self, seeds: list[int]) -> bool:
-        return all(
-            isinstance(self.cells.get(s), dict) and self.cells[s]["status"] == PASS for s in seeds
+        """Whether the claim held at every seed its chapter was executed at (a seed where the
+        chapter did not run at all, "not run", is not counted; one where it crashed or did
+        not print the claim is), and at one seed at least."""
+        ran = [s for s in seeds if self.cells.get(s) != "not run"]
+        return bool(ran) and all(
+            isinstance(self.cells.get(s), dict) and self.cells[s]["status"] == PASS for s in ran
         )
 
 
@@ -140,9 +144,10 @@ def table_markdown(
     if about:
         lines += [about, ""]
     lines += [
-        f"{held} of {len(rows)} claims held at every seed. A cell shows the claim's status at that "
-        "base seed and its margin (how far the measure lay from the claim's threshold, in the "
-        "claim's own units; positive when it held).",
+        f"{held} of {len(rows)} claims held at every seed their chapter was executed at. A cell "
+        "shows the claim's status at that base seed and its margin (how far the measure lay "
+        "from the claim's threshold, in the claim's own units; positive when it held); \"not "
+        'run": the chapter was not executed at that seed.',
         "",
         "| chapter | claim | "
         + " | ".join(f"seed {s}" for s in seeds)
@@ -157,12 +162,22 @@ def table_markdown(
             + " | ".join(_md(_cell(r.cells[s])) for s in seeds)
             + f" | {smallest} | {'yes' if r.held_everywhere(seeds) else '**no**'} |"
         )
-    trouble = [(c, s, run) for (c, s), run in runs.items() if run.crashed or run.missing]
+    chapters = list(dict.fromkeys(c for c, _ in runs))
+    partial = {
+        c: [s for s in seeds if not runs[c, s].missing]
+        for c in chapters
+        if any(runs[c, s].missing for s in seeds)
+    }
+    if partial:
+        lines += ["", "Chapters executed at some of the seeds only:", ""]
+        lines += [
+            f"- {c}: seeds {', '.join(map(str, ran)) or 'none'}" for c, ran in partial.items()
+        ]
+    trouble = [(c, s, run) for (c, s), run in runs.items() if run.crashed]
     if trouble:
         lines += ["", "Chapters that did not run to their end:", ""]
         lines += [
-            f"- {c} at seed {s}: "
-            + (f"crashed, {_md(run.crashed)}" if run.crashed else "not executed")
+            f"- {c} at seed {s}: crashed, {_md(run.crashed)}"
             for c, s, run in sorted(trouble, key=lambda t: (t[0], t[1]))
         ]
     return "\n".join(lines) + "\n"
