@@ -73,7 +73,8 @@ def fake_book(tmp_path, tiny_fashion):
     (root / "_toc.yml").write_text(
         "format: jb-book\nroot: intro\nparts:\n  - caption: Chapters\n    chapters:\n"
         "      - file: chapters/00_fine\n      - file: chapters/01_boom\n"
-        "  - caption: About\n    chapters:\n      - file: defaults\n      - file: claims\n"
+        "  - caption: About\n    chapters:\n      - file: defaults\n      - file: article\n"
+        "      - file: claims\n"
         "      - file: sweep\n      - file: status\n"
     )
     chapter_notebook(
