@@ -16,15 +16,9 @@ import pandas as pd
 
 from dnnbook import autodiff
 
-# the layers whose output is a hidden activation (an Activation after Dense, or a layer such
-# as LeakyReLU); their input is the pre-activation
-ACTIVATION_LAYERS = (
-    keras.layers.Activation,
-    keras.layers.LeakyReLU,
-    keras.layers.PReLU,
-    keras.layers.ELU,
-    keras.layers.ReLU,
-)
+# ACTIVATION_LAYERS: the layers whose output is a hidden activation (an Activation after
+# Dense, or a layer such as LeakyReLU); their input is the pre-activation
+from dnnbook.models import ACTIVATION_LAYERS
 
 
 def kernel_gradient_norms(
