@@ -14,7 +14,6 @@ seeds in lockstep); the book pipeline (``dnnbook.book``: execute, validate, buil
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -52,32 +51,11 @@ if os.environ["KERAS_BACKEND"] == "jax" and os.environ.get("DNNBOOK_JAX_CACHE", 
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {
-    # core
-    "checks",
-    "claims",
-    "data",
-    "experiments",
-    "models",
-    "plots",
-    "profiles",
-    "runtime",
-    "stats",
-    # the training engine and the book pipeline
-    "engine",
-    "book",
-}
-
 
 def __getattr__(name: str):
-    if name in _SUBMODULES or (not name.startswith("_") and _is_submodule(name)):
-        return importlib.import_module(f"dnnbook.{name}")
-    raise AttributeError(f"module 'dnnbook' has no attribute {name!r}")
-
-
-def _is_submodule(name: str) -> bool:
-    """Whether ``dnnbook/NAME.py`` (or a package) exists, so that a new small module is
-    reachable as ``dnnbook.NAME`` without being listed above."""
+    """``dnnbook.NAME`` imports the submodule ``dnnbook/NAME.py`` (or a package) on first use."""
     import importlib.util
 
-    return importlib.util.find_spec(f"dnnbook.{name}") is not None
+    if not name.startswith("_") and importlib.util.find_spec(f"dnnbook.{name}") is not None:
+        return importlib.import_module(f"dnnbook.{name}")
+    raise AttributeError(f"module 'dnnbook' has no attribute {name!r}")

@@ -1,10 +1,12 @@
-"""Data sets as train/valid/test splits: Fashion-MNIST (real IDX files), digits, mnist1d.
+"""Data sets as train/valid/test splits: Fashion-MNIST (real IDX files) and scikit-learn's
+digits (a small set for tests).
 
 Validation is always split from the training set, never from the test set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-NAMES = ("fashion_mnist", "digits", "mnist1d")
+NAMES = ("fashion_mnist", "digits")
+X_SPLITS = ("x_train", "x_valid", "x_test")
 FASHION_CLASSES = (
     "T-shirt/top",
     "Trouser",
@@ -287,19 +290,6 @@ def _digits() -> tuple[np.ndarray, ...]:
     return x_tr, y_tr, x_te, y_te
 
 
-def _mnist1d() -> tuple[np.ndarray, ...]:
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    args = get_dataset_args()
-    d = make_dataset(args)
-    return (
-        d["x"].astype(np.float32),
-        d["y"].astype(np.uint8),
-        d["x_test"].astype(np.float32),
-        d["y_test"].astype(np.uint8),
-    )
-
-
 def load(
     name: str,
     *,
@@ -310,7 +300,7 @@ def load(
     raw: bool = False,
     download: bool | None = None,
 ) -> Splits:
-    """Load ``name`` (``fashion_mnist``, ``digits`` or ``mnist1d``) as :class:`Splits`.
+    """Load ``name`` (``fashion_mnist`` or ``digits``) as :class:`Splits`.
 
     ``n_valid`` examples are split off the training set (shuffled with ``seed``), then
     ``n_train`` (default: all the rest) are kept; ``n_test`` caps the test set. Pixel images
@@ -330,11 +320,8 @@ def load(
     if name == "fashion_mnist":
         x_tr, y_tr, x_te, y_te = _fashion_arrays(download)
         classes = FASHION_CLASSES
-    elif name == "digits":
-        x_tr, y_tr, x_te, y_te = _digits()
-        classes = tuple(str(i) for i in range(10))
     else:
-        x_tr, y_tr, x_te, y_te = _mnist1d()
+        x_tr, y_tr, x_te, y_te = _digits()
         classes = tuple(str(i) for i in range(10))
     if n_valid >= len(x_tr):
         raise DataError(
@@ -355,9 +342,7 @@ def load(
         x_te, y_te = x_te[:n_test], y_te[:n_test]
 
     def prep(x: np.ndarray) -> np.ndarray:
-        if raw or x.dtype != np.uint8:
-            return x.astype(np.float32) if x.dtype != np.uint8 else x
-        return x.astype(np.float32) / 255.0
+        return x if raw else x.astype(np.float32) / 255.0
 
     return Splits(
         prep(x_tr[train_idx]),
@@ -374,13 +359,5 @@ def standardize(splits: Splits) -> Splits:
     """Scale every split with the training set's per-feature mean and std."""
     mean = splits.x_train.mean(axis=0, keepdims=True)
     std = splits.x_train.std(axis=0, keepdims=True) + 1e-7
-    f = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
-    return Splits(
-        f(splits.x_train),
-        splits.y_train,
-        f(splits.x_valid),
-        splits.y_valid,
-        f(splits.x_test),
-        splits.y_test,
-        splits.class_names,
-    )
+    scaled = {k: ((getattr(splits, k) - mean) / std).astype(np.float32) for k in X_SPLITS}
+    return dataclasses.replace(splits, **scaled)

@@ -38,11 +38,9 @@ def build_mlp(
     initializer: Any = "he_normal",
     batch_norm: str = "none",
     dropout: float = 0.0,
-    input_dropout: float = 0.0,
     kernel_regularizer: Any = None,
     kernel_constraint: Any = None,
     input_batch_norm: bool = False,
-    alpha_dropout: bool = False,
     name: str = "mlp",
 ) -> keras.Model:
     """A Sequential MLP: Flatten, ``depth`` × Dense(``width``) blocks, softmax output.
@@ -50,9 +48,8 @@ def build_mlp(
     ``batch_norm`` is ``"none"``, ``"before"`` (Dense without bias → BN → activation) or
     ``"after"`` (Dense → activation → BN). ``activation`` is any Keras activation name or
     ``leaky_relu``/``prelu`` (added as a separate layer after Dense). ``dropout`` follows
-    each hidden block (``AlphaDropout`` when ``alpha_dropout``, for SELU nets);
-    ``kernel_regularizer``/``kernel_constraint`` apply to hidden and output Dense layers;
-    ``input_batch_norm`` puts BN first instead of standardizing the inputs.
+    each hidden block; ``kernel_regularizer``/``kernel_constraint`` apply to every Dense
+    layer; ``input_batch_norm`` puts BN first instead of standardizing the inputs.
     """
     if batch_norm not in BN_PLACEMENTS:
         raise ValueError(
@@ -60,17 +57,14 @@ def build_mlp(
         )
     if depth < 0 or width < 1:
         raise ValueError(f"depth must be >= 0 and width >= 1, got depth={depth}, width={width}")
-    if not 0.0 <= dropout < 1.0 or not 0.0 <= input_dropout < 1.0:
-        raise ValueError(f"dropout rates must lie in [0, 1), got {dropout}, {input_dropout}")
-    drop = keras.layers.AlphaDropout if alpha_dropout else keras.layers.Dropout
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=tuple(input_shape)),
         keras.layers.Flatten(),
     ]
     if input_batch_norm:
         layers.append(keras.layers.BatchNormalization())
-    if input_dropout:
-        layers.append(drop(input_dropout))
     dense_kw = dict(
         kernel_initializer=initializer,
         kernel_regularizer=kernel_regularizer,
@@ -88,7 +82,7 @@ def build_mlp(
             if batch_norm == "after":
                 layers.append(keras.layers.BatchNormalization())
         if dropout:
-            layers.append(drop(dropout))
+            layers.append(keras.layers.Dropout(dropout))
     layers.append(keras.layers.Dense(n_classes, activation="softmax", **dense_kw))
     return keras.Sequential(layers, name=name)
 
@@ -118,8 +112,3 @@ def baseline(
     return compile_classifier(
         model, keras.optimizers.SGD(learning_rate=learning_rate), **compile_kwargs
     )
-
-
-def dense_kernels(model: keras.Model) -> list[Any]:
-    """The kernel variables of the model's Dense layers, input to output."""
-    return [layer.kernel for layer in model.layers if isinstance(layer, keras.layers.Dense)]
