@@ -1,15 +1,6 @@
-"""Gradients of a loss with respect to a model's weights, and a model's layer-by-layer pass:
-the code of dnnbook that has one implementation per backend.
-
-:func:`gradients` has three implementations (TensorFlow, JAX, PyTorch) of one function;
-:func:`layer_pass` runs a Sequential model layer by layer. Chapter 1's probes
-(:mod:`dnnbook.probes`) use both. The other branches on the backend are few and named where
-they are: the training state JAX keeps outside the variables
-(:func:`dnnbook.engine.backend.sync`), JAX's compiled loop of steps
-(:class:`dnnbook.engine.backend.LoopedSteps`), JAX's device mesh
-(:mod:`dnnbook.engine.devices`) and the seeding and determinism switches
-(:mod:`dnnbook.runtime`).
-"""
+"""Gradients of a loss with respect to a model's weights (one implementation per backend:
+TensorFlow, JAX, PyTorch) and a Sequential model's layer-by-layer pass; chapter 1's probes
+(:mod:`dnnbook.probes`) use both."""
 
 from __future__ import annotations
 

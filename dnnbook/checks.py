@@ -1,25 +1,13 @@
-"""The book's one vocabulary of checks: each function tests one kind of condition on per-seed
-measurements and returns a :class:`~dnnbook.claims.Check`, which a chapter shows with
-``.claim(statement, figure=...)``::
+"""The book's one vocabulary of checks. Each function tests one kind of condition on
+per-seed measurements and returns a :class:`~dnnbook.claims.Check`, which a chapter shows with
+``.claim(statement, figure=...)``, the threshold written at the call::
 
     acc = experiments.per_seed(history, "val_accuracy")      # seeds × configs
     checks.paired(acc["Adam"], acc["SGD"], above=0.01).claim(
         "Adam ends more than 1 point above SGD ...", figure="learning curves")
 
-The threshold is written at the call, next to the sentence it decides. Every check's
-``margin`` is in the claim's own units and positive when the claim holds: how far the
-deciding bound lies inside its threshold.
-
-- :func:`paired`: the mean of ``a − b``, paired by seed, lies above ``above`` (a 95% CI, or
-  a one-sided 95% lower bound) — "A beats B by more than ...".
-- :func:`below`: the same, upper bound under ``below`` — "A costs less than ... more than B".
-- :func:`equivalent`: the 90% CI of ``a − b`` lies inside ``±margin`` (TOST) — "A is no
-  worse and no better than B by more than ...".
-- :func:`mean_above`, :func:`mean_below`: one sample's mean against a fixed value.
-- :func:`every`: every seed's value lies inside ``(low, high)``.
-- :func:`close`: every ``|a − b|`` is at most ``atol`` (0: exactly equal), for exact claims.
-- :func:`share`: at least (or at most) a share of the seeds satisfies a condition.
-- :func:`all_of`: several checks that must all hold (evidence joined, smallest margin).
+A check's ``margin`` is in the claim's own units and positive when the claim holds: how far
+the deciding bound lies inside its threshold (``docs/claims.md`` lists the checks).
 """
 
 from __future__ import annotations

@@ -63,12 +63,9 @@ class Record(dict):
 
 @dataclass(frozen=True)
 class Check:
-    """What a claim's condition found: whether it ``holds`` (``None``: nothing was checked),
-    the ``evidence`` (the figures that decide it) and the ``margin`` (how far the measured
-    value lies from the threshold, in the claim's own units; positive when it holds, the
-    smallest when several conditions must hold). A topic module computes it from a run; a
-    chapter shows it with :meth:`claim`; a negative-control test calls the same condition on
-    a run without the effect and expects ``holds`` to be false."""
+    """What a check (:mod:`dnnbook.checks`) found: whether it ``holds`` (``None``: nothing was
+    checked), the ``evidence`` (the figures that decide it) and the ``margin`` (how far the
+    deciding value lies inside the threshold, in the claim's units; negative when it fails)."""
 
     holds: bool | None
     evidence: str
@@ -147,15 +144,9 @@ def claim(
     margin: float | None = None,
     figure: str | None = None,
 ) -> dict:
-    """Check one claim of the book; return its record.
-
-    ``statement`` is what the prose asserts, ``holds`` the measured truth of it (anything with
-    a truth value, numpy bools included; ``None`` when the check found nothing to check),
-    ``evidence`` the figures that decide it, ``margin`` how far the measured value lies from
-    the claim's threshold in the claim's own units (positive when it holds; the smallest one
-    when several conditions must hold), and ``figure`` optionally names the figure or table
-    that shows it.
-    """
+    """Show one claim of the book and return its record: ``statement`` is what the prose
+    asserts, ``holds`` its measured truth (``None``: nothing to check), ``evidence``, ``margin``
+    as in :class:`Check`, ``figure`` the figure or table that shows it."""
     rec = record(statement, Check(holds, evidence, margin), figure)
     how = mode()
     show(rec)

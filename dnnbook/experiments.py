@@ -140,24 +140,15 @@ def run(
     models: MutableMapping | None = None,
     epoch_logs: EpochLogFns | None = None,
 ) -> pd.DataFrame:
-    """Train every config for every seed; return the tidy history of all runs.
-
-    ``configs`` maps a name to a factory returning a fresh compiled model. Each seed sets a
-    run's initial weights; the batch order is drawn from the first seed and shared by every run,
-    so configs are compared on the same batches. A config's seeds train together, in lockstep
-    (:mod:`dnnbook.engine.lockstep`: one stacked model), where its model allows and nothing
-    couples them, and configs without callbacks that differ only in initializers and activation
-    layers (:func:`dnnbook.engine.stackable.signature`) train as one model too; otherwise, or
-    inside :func:`seed_after_seed`, seed after seed (the reason printed). ``callbacks`` is a
-    factory of fresh callbacks (or a mapping from config name to one): called once per config in
-    lockstep, where they serve all its seeds, else once per seed; a callback with a ``runs``
-    attribute is told the ``(config, seed)`` runs it served, in replica order. ``epoch_logs``
-    maps a column name to a function of a model measured at the end of every epoch (in lockstep,
-    on each replica). Validation runs in batches of
-    :data:`dnnbook.engine.callbacks.VALIDATION_BATCH` examples (or ``batch_size``). The
-    ``lockstep`` column counts the runs trained together, and ``epoch_time`` is the epoch's time
-    shared among them. Pass a dict as ``models`` to keep the trained models, keyed by ``(config,
-    seed)``. Progress lines go to stderr.
+    """Train every config (a name → a factory of a fresh compiled model) for every seed;
+    return the tidy history of all runs. Seeds set the initial weights; every run shares the
+    first seed's batch order. A config's seeds train in lockstep (one stacked model,
+    :mod:`dnnbook.engine.lockstep`) where the model allows, else (or inside
+    :func:`seed_after_seed`) seed after seed, the reason printed. ``callbacks``: a factory of
+    fresh callbacks (or one per config name), called once per lockstep group, else once per
+    seed; a callback with a ``runs`` attribute is told the ``(config, seed)`` runs it served.
+    ``epoch_logs``: column name → a function of the model measured after every epoch.
+    ``models``: a dict that keeps the trained models by ``(config, seed)``.
     """
     seeds = [int(s) for s in seeds]
     if not configs or not seeds:

@@ -1,12 +1,8 @@
 """Paired runs of models that reuse layers, trained in phases (e.g. frozen, then unfrozen),
-each seed on its own data (e.g. its own few labels).
-
-A config is ``(make, phases)``: ``make()`` builds a fresh model and returns it with the list
-of layers it reuses; ``phases(model, reused)`` compiles it (and copies of it) for training and
-returns ``[(compiled model, epochs), ...]``, run one after the other, each starting from the
-weights where the last ended. Phases are compiled once per config and reused by every seed:
-a seed copies its fresh weights in and restarts the optimizers, which trains what a freshly
-built and compiled model would, without tracing a new model per seed.
+each seed on its own data. A config is ``(make, phases)``: ``make()`` returns a fresh model and
+the layers it reuses; ``phases(model, reused)`` returns ``[(compiled model, epochs), ...]``, run
+in turn. Phases are compiled once per config; each seed copies its fresh weights in and restarts
+the optimizers (what a freshly built model would train, without tracing one per seed).
 """
 
 from __future__ import annotations
