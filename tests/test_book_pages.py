@@ -234,6 +234,10 @@ def test_article_page_links_claims_gives_verdicts_and_fails_without_them(tmp_pat
     assert "quick, tensorflow: 2/2 seeds, smallest margin +0.25" in page
     assert "not in a committed sweep yet" in page  # Z was never swept
     assert "(chapter 02 not built)" not in page  # a row citing no claim needs no chapter
+    assert "## The textbook" not in page  # no committed comparison: no section
+    (tmp_path / article.TEXTBOOK_TABLE).write_text("# The textbook, over seeds\n\n| a |\n|---|\n")
+    with_table = article.page(claims, tmp_path, rows)
+    assert with_table.endswith("\n## The textbook, over seeds\n\n| a |\n|---|\n")
     with pytest.raises(defaults.MissingEvidence, match="assertion 1"):
         article.page({"01_topic": claims["01_topic"][1:]}, tmp_path, rows)
     with pytest.raises(ValueError, match="needs a claim"):

@@ -88,7 +88,21 @@ def page(
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     at = next(i for i, line in enumerate(lines) if line.startswith("| # |"))
     lines[at:at] = [f"Of {len(assertions)} assertions: {summary}.", ""]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + textbook_section(results)) + "\n"
+
+
+TEXTBOOK_TABLE = "textbook-optimizers.md"  # written by benchmarks/textbook_optimizers.py
+
+
+def textbook_section(results: Path | None) -> list[str]:
+    """The committed comparison with the textbook's published optimizer runs, as a section
+    of the page (its title one level down), or nothing where it was not run."""
+    path = None if results is None else results / TEXTBOOK_TABLE
+    if path is None or not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8").strip().splitlines()
+    title = text[0].lstrip("# ").strip() if text and text[0].startswith("# ") else ""
+    return ["", f"## {title or 'The textbook beside the book'}", *text[1 if title else 0 :]]
 
 
 def write(
