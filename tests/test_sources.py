@@ -168,3 +168,57 @@ def _is_dnnbook_module(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(f"dnnbook.{name}") is not None
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Per module of dnnbook (dotted name), the dnnbook modules it imports at module level."""
+    import ast
+
+    graph = {}
+    for path in sorted((ROOT / "dnnbook").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found = set()
+        for node in ast.parse(path.read_text()).body:  # module level only: not in a function
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dnnbook"):
+                found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("dnnbook")}
+        graph[name] = found
+    return {m: {d for d in deps if d in graph and d != m} for m, deps in graph.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """An import cycle of ``graph`` (module -> the modules it imports), or None."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        if m in path:
+            return path[path.index(m) :] + [m]
+        if m in done:
+            return None
+        path.append(m)
+        for dep in sorted(graph.get(m, ())):
+            if not m.startswith(dep + "."):  # a package's own __init__ is imported first
+                if found := visit(dep):
+                    return found
+        path.pop()
+        done.add(m)
+        return None
+
+    return next((c for m in graph if (c := visit(m))), None)
+
+
+def test_package_modules_are_small_and_import_no_cycle():
+    big = {
+        p.name: n
+        for p in (ROOT / "dnnbook").glob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert not big, f"modules over 400 lines: {big}"
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"p.x": {"p"}, "p": {"q"}}) is None
+    graph = _package_imports()
+    assert sum(map(len, graph.values())) > 20  # the graph was read
+    assert _cycle(graph) is None, "import cycle: " + " -> ".join(_cycle(graph))
