@@ -268,10 +268,6 @@ def _fashion(download: bool) -> tuple[Path, tuple[np.ndarray, ...]]:
     return folder, _read_fashion(folder)
 
 
-def _fashion_arrays(download: bool) -> tuple[np.ndarray, ...]:
-    return _fashion(download)[1]
-
-
 def ensure_fashion_mnist(download: bool = True) -> Path:
     """The folder of a Fashion-MNIST copy whose four files read cleanly, downloaded (or
     downloaded again, when the copy found is damaged) if ``download``; else a clear error."""
@@ -318,7 +314,7 @@ def load(
         if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
             raise DataError(f"{label} must be a non-negative int, got {value!r}")
     if name == "fashion_mnist":
-        x_tr, y_tr, x_te, y_te = _fashion_arrays(download)
+        x_tr, y_tr, x_te, y_te = _fashion(download)[1]
         classes = FASHION_CLASSES
     else:
         x_tr, y_tr, x_te, y_te = _digits()

@@ -6,6 +6,7 @@ own splits: a subset never trains on an image it is evaluated on.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -71,12 +72,4 @@ def few_labels(data: Splits, n_labels: int, seed: int) -> Splits:
     if n_labels > len(data.x_train):
         raise ValueError(f"n_labels={n_labels} exceeds the {len(data.x_train)} training images")
     pick = np.sort(np.random.default_rng(seed).choice(len(data.x_train), n_labels, replace=False))
-    return Splits(
-        data.x_train[pick],
-        data.y_train[pick],
-        data.x_valid,
-        data.y_valid,
-        data.x_test,
-        data.y_test,
-        data.class_names,
-    )
+    return dataclasses.replace(data, x_train=data.x_train[pick], y_train=data.y_train[pick])
