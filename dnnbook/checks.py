@@ -13,7 +13,7 @@ the deciding bound lies inside its threshold (``docs/claims.md`` lists the check
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, TypedDict, Unpack
 
 import numpy as np
 
@@ -81,40 +81,47 @@ def _bound(
     )
 
 
+class Format(TypedDict, total=False):
+    """How a check prints its numbers: ``label`` names the measured quantity (default
+    "difference" or "mean"), ``digits`` the decimals (default 4)."""
+
+    label: str
+    digits: int
+
+
+def _paired_bound(
+    a: Any, b: Any, threshold: float, upper: bool, one_sided: bool, fmt: Format
+) -> Check:
+    if unknown := sorted(set(fmt) - set(Format.__annotations__)):
+        raise TypeError(f"unexpected keyword {', '.join(unknown)}; choices: label, digits")
+    d = paired_diff(*_pair(a, b), level=0.9 if one_sided else 0.95)
+    return _bound(
+        d,
+        threshold,
+        upper=upper,
+        one_sided=one_sided,
+        label=fmt.get("label", "difference"),
+        digits=fmt.get("digits", 4),
+        signed=True,
+    )
+
+
 def paired(
-    a: Any,
-    b: Any,
-    *,
-    above: float = 0.0,
-    one_sided: bool = False,
-    label: str = "difference",
-    digits: int = 4,
+    a: Any, b: Any, *, above: float = 0.0, one_sided: bool = False, **fmt: Unpack[Format]
 ) -> Check:
     """Whether the mean of ``a − b`` (paired by seed) lies above ``above``: the lower end of
     its 95% CI does, or with ``one_sided`` its one-sided 95% lower bound (the 90% CI's lower
     end), for a claim about one direction only. Margin: that lower end minus ``above``."""
-    d = paired_diff(*_pair(a, b), level=0.9 if one_sided else 0.95)
-    return _bound(
-        d, above, upper=False, one_sided=one_sided, label=label, digits=digits, signed=True
-    )
+    return _paired_bound(a, b, above, False, one_sided, fmt)
 
 
 def below(
-    a: Any,
-    b: Any,
-    *,
-    under: float = 0.0,
-    one_sided: bool = True,
-    label: str = "difference",
-    digits: int = 4,
+    a: Any, b: Any, *, under: float = 0.0, one_sided: bool = True, **fmt: Unpack[Format]
 ) -> Check:
     """Whether the mean of ``a − b`` (paired by seed) lies below ``under``: its one-sided 95%
     upper bound does (or, with ``one_sided=False``, the upper end of its 95% CI). Margin:
     ``under`` minus that upper end."""
-    d = paired_diff(*_pair(a, b), level=0.9 if one_sided else 0.95)
-    return _bound(
-        d, under, upper=True, one_sided=one_sided, label=label, digits=digits, signed=True
-    )
+    return _paired_bound(a, b, under, True, one_sided, fmt)
 
 
 def equivalent(

@@ -90,3 +90,10 @@ def test_close_exact_and_with_tolerance():
     assert not checks.close([float("nan")], [1.0], atol=1.0).holds
     with pytest.raises(ValueError, match="one shape"):
         checks.close([1.0], [1.0, 2.0])
+
+
+def test_a_misspelt_keyword_is_an_error_not_ignored():
+    with pytest.raises(TypeError, match="unexpected keyword one_side; choices: label, digits"):
+        checks.paired([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], one_side=True)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        checks.below([1.0, 2.0], [0.0, 0.0], undr=1.0)
