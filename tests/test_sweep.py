@@ -250,3 +250,39 @@ def test_chapters_swept_at_different_seeds_are_judged_where_they_ran(tmp_path):
     assert f"| 01_gradients | {B} | not run | ✓ +0.1 | +0.1 | yes |" in text
     assert "2 of 2 claims held" in text and "- 01_gradients: seeds 2" in text
     assert not clean  # a chapter not run at a seed is no clean sweep
+
+
+def test_join_keeps_the_committed_seeds_beside_the_new_ones(tmp_path, monkeypatch, capsys):
+    """--join reads the committed table's CSV: its seeds that were not swept again keep their
+    cells (a seed swept again is replaced), claims printed only there stay as rows, and a
+    chapter the new sweep did not run is "not run" at the new seed."""
+    from dnnbook.book import pipeline, sweep_join
+
+    monkeypatch.setattr(pipeline, "BUILD", tmp_path)
+    monkeypatch.setattr(pipeline, "RESULTS", tmp_path / "results")
+    folder = tmp_path / "sweep" / "full-jax"
+    args = ["sweep", "--no-execute", "--backend", "jax", "--profile", "full"]
+    assert cli.main([*args, "--chapters", "03", "--seeds", "1", "--join"]) == 2  # none yet
+    assert "no committed table" in capsys.readouterr().err
+    for seed, margin in ((1, 0.5), (2, -0.25)):
+        old = [
+            claims.record(A, claims.Check(True, "e", 0.1)),
+            claims.record(B, claims.Check(margin > 0, "e", margin)),
+        ]
+        _executed(folder, seed, "03_optimizers", old)
+    _executed(folder, 1, "04_regularization", [claims.record(C, claims.Check(True, "x", 0.3))])
+    cli.main([*args, "--chapters", "03,04", "--seeds", "1,2", "--save"])
+    for seed in (2, 3):  # seed 2 swept again, seed 3 new; chapter 04 not run now
+        _executed(folder, seed, "03_optimizers", [claims.record(A, claims.Check(True, "e", 0.2))])
+    assert cli.main([*args, "--chapters", "03", "--seeds", "2,3", "--join", "--save"]) == 1
+    rows, seeds = sweep_join.read_csv(tmp_path / "results" / "sweep-full-jax.csv")
+    assert seeds == [1, 2, 3]
+    cells = {(r.chapter, r.statement): r.cells for r in rows}
+    assert [cells["03_optimizers", A][s]["margin"] for s in seeds] == [0.1, 0.2, 0.2]
+    assert cells["03_optimizers", B][1]["margin"] == 0.5  # only in the committed table
+    assert cells["03_optimizers", B][2] == cells["03_optimizers", B][3] == "not printed"
+    assert cells["04_regularization", C][1]["status"] == claims.PASS
+    assert cells["04_regularization", C][3] == "not run"
+    table = (tmp_path / "results" / "sweep-full-jax.md").read_text()
+    assert "joined to the other seeds of sweep-full-jax.csv" in table
+    assert "- 04_regularization: seeds 1" in table  # 04 ran at seed 1 only

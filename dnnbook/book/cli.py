@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         help="sweep: also copy the table to results/sweep-PROFILE-BACKEND.md, for the book's sweep page",
     )
     p.add_argument(
+        "--join",
+        action="store_true",
+        help="sweep: tabulate the committed results/sweep-PROFILE-BACKEND.csv's other seeds "
+        "beside the ones swept now (a seed swept again replaces its column)",
+    )
+    p.add_argument(
         "--no-execute",
         action="store_true",
         help="sweep: only tabulate the seed folders already in _build/sweep/PROFILE-BACKEND (e.g. chapters "
@@ -145,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = resolve_jobs(args.jobs, len(selected))
     if args.command == "sweep":
         names = [c.name for c in selected]
-        return _sweep(names, profile, seeds, args.backend, jobs, args.save, args.no_execute)
+        return _sweep(
+            names, profile, seeds, args.backend, jobs, args.save, args.no_execute, args.join
+        )
     side_by_side = jobs > 1 and len(selected) > 1 and args.command in ("execute", "all")
     validating = args.command in ("validate", "all") or (
         args.command == "execute" and args.validate
@@ -206,6 +214,7 @@ def _sweep(
     jobs: int,
     save: bool,
     no_execute: bool = False,
+    join: bool = False,
 ) -> int:
     """Execute ``chapters`` at each seed and write the claims table; 1 if a claim failed at a
     seed or a chapter crashed (the table says which), else 0."""
@@ -215,14 +224,21 @@ def _sweep(
     from dnnbook.book import pipeline, sweep
 
     start = time.perf_counter()
+    committed = pipeline.RESULTS / f"sweep-{profile}-{backend}.csv" if join else None
+    if committed is not None and not committed.exists():
+        return _fail(f"--join: there is no committed table {committed} to join", 2)
     if no_execute:
-        table, clean = sweep.tabulate(chapters, profile, seeds, backend=backend, executed=False)
+        table, clean = sweep.tabulate(
+            chapters, profile, seeds, backend=backend, executed=False, join=committed
+        )
     else:
         try:
             data.load("fashion_mnist", n_train=10, n_valid=10, n_test=10)  # before long work
         except data.DataError as exc:
             return _fail(str(exc), 1)
-        table, clean = sweep.run(chapters, profile, seeds, backend=backend, jobs=jobs)
+        table, clean = sweep.run(
+            chapters, profile, seeds, backend=backend, jobs=jobs, join=committed
+        )
     print(
         f"\nThe sweep table is at {table} (and {table.with_suffix('.csv')}), "
         f"{time.perf_counter() - start:.0f} s"

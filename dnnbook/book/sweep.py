@@ -217,11 +217,16 @@ def write_csv(path: Path, rows: list[Row], seeds: list[int]) -> None:
 
 
 def write_tables(
-    root: Path, chapters: list[str], seeds: list[int], about: str = ""
+    root: Path, chapters: list[str], seeds: list[int], about: str = "", join: Path | None = None
 ) -> tuple[Path, bool]:
     """Write ``root/claims.md`` and ``root/claims.csv``; return the Markdown path and whether
-    every claim held at every seed with no chapter crashed."""
+    every claim held at every seed with no chapter crashed. With ``join`` (a committed
+    table's CSV), its other seeds are tabulated beside these (:mod:`.sweep_join`)."""
     rows, runs = collect(root, chapters, seeds)
+    if join is not None:
+        from dnnbook.book.sweep_join import join as join_table
+
+        rows, runs, seeds = join_table(rows, runs, seeds, join)
     root.mkdir(parents=True, exist_ok=True)
     md = root / "claims.md"
     md.write_text(table_markdown(rows, runs, seeds, about), encoding="utf-8")
@@ -240,6 +245,7 @@ def run(
     backend: str,
     jobs: int = 1,
     root: Path | None = None,
+    join: Path | None = None,
 ) -> tuple[Path, bool]:
     """Execute ``chapters`` at each base seed (``python -m dnnbook execute`` in a process of its
     own, into ``root/seed-N``), then write the tables (:func:`write_tables`).
@@ -267,7 +273,7 @@ def run(
     with ThreadPoolExecutor(max_workers=seeds_at_once) as pool:
         for done in [pool.submit(one, i, s) for i, s in enumerate(seeds, 1)]:
             done.result()
-    return tabulate(chapters, profile, seeds, backend=backend, root=root)
+    return tabulate(chapters, profile, seeds, backend=backend, root=root, join=join)
 
 
 def tabulate(
@@ -278,15 +284,18 @@ def tabulate(
     backend: str,
     root: Path | None = None,
     executed: bool = True,
+    join: Path | None = None,
 ) -> tuple[Path, bool]:
     """Write the tables of what ``root/seed-N`` holds (:func:`write_tables`), dated today:
-    "executed" after :func:`run`, "tabulated" for folders filled elsewhere."""
+    "executed" after :func:`run`, "tabulated" for folders filled elsewhere; ``join``: a
+    committed table whose other seeds join these."""
 
     root = root or default_root(profile, backend)
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
     about = (
         f"Profile {profile}, backend {backend}, chapters {', '.join(chapters)}, "
         f"base seeds {', '.join(map(str, seeds))}; "
-        f"{'executed' if executed else 'tabulated'} {date}."
+        f"{'executed' if executed else 'tabulated'} {date}"
+        + (f", joined to the other seeds of {join.name}." if join else ".")
     )
-    return write_tables(root, chapters, seeds, about)
+    return write_tables(root, chapters, seeds, about, join)
