@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "--join",
         action="store_true",
         help="sweep: tabulate the committed results/sweep-PROFILE-BACKEND.csv's other seeds "
-        "beside the ones swept now (a seed swept again replaces its column)",
+        "beside the ones swept now (a chapter swept again at a seed replaces its cells there)",
     )
     p.add_argument(
         "--no-execute",

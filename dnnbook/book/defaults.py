@@ -91,7 +91,7 @@ DEFAULTS = (
         "Pretrained layers",
         "Reuse the lower layers when tasks share low-level features: a default from how "
         "features are layered, not from these runs, where no choice of reused layers cut the "
-        "error of training from scratch by half (quick size) or gained a point (full size)",
+        "error of training from scratch by half",
         "02",
         "On task B, no arrangement of A's reused layers",
     ),

@@ -40,12 +40,13 @@ def read_csv(path: Path) -> tuple[list[Row], list[int]]:
 def join(
     rows: list[Row], runs: dict[tuple[str, int], Run], seeds: list[int], committed: Path
 ) -> tuple[list[Row], dict[tuple[str, int], Run], list[int]]:
-    """``rows``, ``runs`` and ``seeds`` of a new sweep with the committed table's columns at
-    the seeds the new sweep did not run (a seed swept again replaces its old column). Rows
+    """``rows``, ``runs`` and ``seeds`` of a new sweep with the committed table's cells
+    wherever the new sweep did not run: a chapter swept again at a seed replaces that
+    chapter's old cells at that seed, every other cell of the committed table stays. Rows
     keep their chapter's order: the claims printed now first, then the committed table's
     other claims (earlier wordings)."""
     old_rows, old_seeds = read_csv(committed)
-    kept = [s for s in old_seeds if s not in seeds]
+    swept = {c for c, _ in runs}
     by_key = {(r.chapter, r.statement): r for r in rows}
     merged = list(rows)
     for old in old_rows:
@@ -53,19 +54,21 @@ def join(
         if row is None:
             row = by_key[old.chapter, old.statement] = Row(old.chapter, old.statement)
             merged.append(row)
-        row.cells.update({s: old.cells[s] for s in kept})
+        for seed in old_seeds:
+            if old.chapter not in swept or seed not in seeds:
+                row.cells[seed] = old.cells[seed]
     runs = dict(runs)
     chapters = list(dict.fromkeys(r.chapter for r in merged))
+    every = sorted({*seeds, *old_seeds})
     for chapter in chapters:
-        for seed in kept:
-            cells = [o.cells[seed] for o in old_rows if o.chapter == chapter]
+        for seed in every:
+            if (chapter, seed) in runs:
+                continue
+            cells = [o.cells.get(seed, "not run") for o in old_rows if o.chapter == chapter]
             runs[chapter, seed] = Run(
                 missing=all(c == "not run" for c in cells),
                 crashed="crashed (see the committed table)" if "crashed" in cells else "",
             )
-        for seed in seeds:
-            runs.setdefault((chapter, seed), Run(missing=True))
-    every = sorted({*seeds, *kept})
     for row in merged:
         for seed in every:
             if seed not in row.cells:
