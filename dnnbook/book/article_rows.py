@@ -211,12 +211,15 @@ ASSERTIONS: tuple[Assertion, ...] = (
         "03",
         "holds with a caveat",
         "On the bowl Nesterov oscillates less than momentum; on the network both learn "
-        "faster than plain SGD and end above it, but Nesterov is not shown faster than "
-        "momentum there.",
+        "faster than plain SGD and end above it in short runs (at full size, no more than a "
+        "point below it), but Nesterov is not shown faster than momentum there.",
         (
             "Nesterov oscillates less than momentum",
             "Momentum, Nesterov and Adam each learn faster than plain SGD",
-            "Momentum and Nesterov end above plain SGD",
+            (
+                "Momentum and Nesterov end above plain SGD",  # quick
+                "Momentum and Nesterov end no more than 1 point below plain SGD",  # full
+            ),
         ),
     ),
     A(
