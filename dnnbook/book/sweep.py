@@ -29,6 +29,10 @@ class Run:
     crashed: str = ""  # "ValueError: boom (cell 7)" when the chapter stopped with an error
     missing: bool = False  # never executed at this seed
 
+    def no_record(self) -> str:
+        """The cell of a claim this run did not print: why there is no record."""
+        return "crashed" if self.crashed else "not run" if self.missing else "not printed"
+
 
 @dataclass
 class Row:
@@ -117,10 +121,7 @@ def collect(
     for row in rows.values():
         for s in seeds:
             if s not in row.cells:
-                run = runs[row.chapter, s]
-                row.cells[s] = (
-                    "crashed" if run.crashed else "not run" if run.missing else "not printed"
-                )
+                row.cells[s] = runs[row.chapter, s].no_record()
     return list(rows.values()), runs
 
 

@@ -72,9 +72,6 @@ def join(
     for row in merged:
         for seed in every:
             if seed not in row.cells:
-                run = runs[row.chapter, seed]
-                row.cells[seed] = (
-                    "not run" if run.missing else "crashed" if run.crashed else "not printed"
-                )
+                row.cells[seed] = runs[row.chapter, seed].no_record()
     merged.sort(key=lambda r: r.chapter)  # stable: each chapter's rows keep their order
     return merged, runs, every
